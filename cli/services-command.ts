@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { UserError } from '../lib/errors.ts';
+import { runningServices, saveServices, servicesEnv, startServices, stopServices, STATE_FILE } from '../services/services.ts';
+
+export function registerServices(program: Command): void {
+  const services = program
+    .command('services')
+    .description('start, stop or show the local PostgreSQL and RabbitMQ (127.0.0.1, throw-away data)');
+
+  services
+    .command('start')
+    .description('start both servers (installing them with apt-get when missing) and print their URLs')
+    .action(async () => {
+      const running = await runningServices();
+      if (running) {
+        process.stderr.write(`already running (see ${STATE_FILE})\n`);
+        printEnv(servicesEnv(running));
+        return;
+      }
+      const started = await startServices((line) => process.stderr.write(line + '\n'));
+      await saveServices(started);
+      printEnv(servicesEnv(started));
+      process.stderr.write(`started; stop them with "npx ferry services stop"\n`);
+    });
+
+  services
+    .command('stop')
+    .description('stop the servers that "ferry services start" started')
+    .action(async () => {
+      const running = await runningServices();
+      if (!running) {
+        await saveServices(undefined);
+        process.stderr.write('no ferry services are running\n');
+        return;
+      }
+      await stopServices(running);
+      await saveServices(undefined);
+      process.stderr.write('stopped\n');
+    });
+
+  services
+    .command('env')
+    .description('print the URLs as shell exports: eval "$(npx ferry services env)"')
+    .action(async () => {
+      const running = await runningServices();
+      if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+      printEnv(servicesEnv(running));
+    });
+}
+
+function printEnv(env: Record<string, string>): void {
+  for (const [k, v] of Object.entries(env)) process.stdout.write(`export ${k}='${v}'\n`);
+}

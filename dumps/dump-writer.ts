@@ -1,0 +1,194 @@
+// Writes a dump: header member, one gzip member per block of records, trailer member.
+// The file is written under a temporary name and renamed only when complete, so an interrupted
+// writer never leaves a file that looks like a finished dump.
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import protobuf from 'protobufjs';
+import { fromDescriptorSet } from './descriptors.ts';
+import { frame } from './framing.ts';
+import { encodeMember, type MemberKind } from './gzip-member.ts';
+import {
+  FORMAT_VERSION,
+  encodeHeader,
+  encodeTrailer,
+  type BlockInfo,
+  type DumpHeader,
+  type DumpTrailer,
+} from './header.ts';
+
+export interface DumpWriterOptions {
+  /** A block is closed when its records reach this many bytes (uncompressed). */
+  blockBytes?: number;
+  /** ... or this many records, whichever comes first. */
+  blockRecords?: number;
+  /** zlib level, 1 (fast) to 9 (small). */
+  level?: number;
+}
+
+export type HeaderInit = Omit<DumpHeader, 'formatVersion' | 'createdAt' | 'properties' | 'columns' | 'primaryKey' | 'origin'> &
+  Partial<Pick<DumpHeader, 'createdAt' | 'properties' | 'columns' | 'primaryKey' | 'origin'>>;
+
+export interface DumpSummary {
+  file: string;
+  records: number;
+  blocks: number;
+  bytes: number;
+  uncompressedBytes: number;
+}
+
+export class DumpWriter {
+  private readonly recordType: protobuf.Type;
+  private writer = protobuf.Writer.create();
+  private blockRecordCount = 0;
+  private readonly blocks: BlockInfo[] = [];
+  private records = 0;
+  private offset = 0;
+  private uncompressed = 0;
+  /** Compression of the previous block runs while the next one is being encoded. */
+  private pending: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly file: string,
+    private readonly tempFile: string,
+    private readonly fh: FileHandle,
+    readonly header: DumpHeader,
+    private readonly options: Required<DumpWriterOptions>,
+  ) {
+    this.recordType = fromDescriptorSet(header.descriptorSet).lookupType(header.recordType);
+  }
+
+  static async create(file: string, init: HeaderInit, options: DumpWriterOptions = {}): Promise<DumpWriter> {
+    const header: DumpHeader = {
+      formatVersion: FORMAT_VERSION,
+      createdAt: new Date().toISOString(),
+      properties: {},
+      columns: [],
+      primaryKey: [],
+      origin: {},
+      ...init,
+    };
+    const tempFile = path.join(path.dirname(file), `.${path.basename(file)}.partial-${process.pid}`);
+    const fh = await open(tempFile, 'w');
+    const w = new DumpWriter(file, tempFile, fh, header, {
+      blockBytes: options.blockBytes ?? 1024 * 1024,
+      blockRecords: options.blockRecords ?? 50_000,
+      level: options.level ?? 3,
+    });
+    try {
+      await w.writeMember('H', frame(encodeHeader(header)));
+    } catch (err) {
+      await w.abort();
+      throw err;
+    }
+    return w;
+  }
+
+  /** The protobuf type of each record, for callers that build messages themselves. */
+  get type(): protobuf.Type {
+    return this.recordType;
+  }
+
+  /** Adds one record: a plain object or message that the record type can encode. */
+  async write(record: object): Promise<void> {
+    this.recordType.encodeDelimited(record as protobuf.Message, this.writer);
+    this.blockRecordCount++;
+    if (this.blockRecordCount >= this.options.blockRecords || this.writer.len >= this.options.blockBytes) {
+      await this.flushBlock();
+    }
+  }
+
+  /** Ends the current block early (e.g. at a chunk boundary, so blocks map to resumable units). */
+  async flushBlock(): Promise<void> {
+    if (this.blockRecordCount === 0) return;
+    const payload = this.writer.finish();
+    const records = this.blockRecordCount;
+    this.writer = protobuf.Writer.create();
+    this.blockRecordCount = 0;
+    const firstRecord = this.records;
+    this.records += records;
+    this.uncompressed += payload.length;
+    // Wait for the previous block so that at most one compressed block is held in memory.
+    await this.pending;
+    const member = encodeMember('B', payload, this.options.level);
+    this.pending = member.then(async (bytes) => {
+      this.blocks.push({
+        offset: this.offset,
+        compressedBytes: bytes.length,
+        uncompressedBytes: payload.length,
+        records,
+        crc32: zlib.crc32(payload),
+        firstRecord,
+      });
+      await this.append(bytes);
+    });
+    // Surface an error now rather than at the next block; the promise stays awaited in close().
+    this.pending.catch(() => undefined);
+  }
+
+  /** Finishes the file: last block, trailer, fsync, rename. Returns what was written. */
+  async close(): Promise<DumpSummary> {
+    if (this.closed) throw new Error(`${this.file}: dump writer already closed`);
+    try {
+      await this.flushBlock();
+      await this.pending;
+      const trailer: DumpTrailer = { records: this.records, blocks: this.blocks, finishedAt: new Date().toISOString() };
+      await this.writeMember('T', frame(encodeTrailer(trailer)));
+      await this.fh.sync();
+      await this.fh.close();
+      this.closed = true;
+      await rename(this.tempFile, this.file);
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    return {
+      file: this.file,
+      records: this.records,
+      blocks: this.blocks.length,
+      bytes: this.offset,
+      uncompressedBytes: this.uncompressed,
+    };
+  }
+
+  /** Drops the partial file. Safe to call more than once. */
+  async abort(): Promise<void> {
+    await this.pending.catch(() => undefined);
+    if (!this.closed) {
+      this.closed = true;
+      await this.fh.close().catch(() => undefined);
+    }
+    await rm(this.tempFile, { force: true });
+  }
+
+  private async writeMember(kind: MemberKind, payload: Uint8Array): Promise<void> {
+    await this.append(await encodeMember(kind, payload, this.options.level));
+  }
+
+  private async append(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      const { bytesWritten } = await this.fh.write(bytes, written, bytes.length - written);
+      written += bytesWritten;
+    }
+    this.offset += bytes.length;
+  }
+}
+
+/** Writes every record of `records` to `file`; on any error the partial file is removed. */
+export async function writeDump(
+  file: string,
+  header: HeaderInit,
+  records: AsyncIterable<object> | Iterable<object>,
+  options?: DumpWriterOptions,
+): Promise<DumpSummary> {
+  const writer = await DumpWriter.create(file, header, options);
+  try {
+    for await (const record of records) await writer.write(record);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return writer.close();
+}
