@@ -5,3 +5,6 @@ export { DumpError, type DumpLocation } from './errors.ts';
 export { newRoot, parseProto, toDescriptorSet, fromDescriptorSet } from './descriptors.ts';
 export { FORMAT_VERSION, type DumpHeader, type DumpTrailer, type BlockInfo, type ColumnInfo, type Origin, type DumpKind } from './header.ts';
 export { MAX_RECORD_BYTES } from './framing.ts';
+export {
+  ENVELOPE_TYPE, ENVELOPE_PROTO, eventSchema, makeEnvelope, readEnvelope, decodePayload, isoToTimestamp, timestampToIso, type EventRecord,
+} from './event-envelope.ts';

@@ -1,0 +1,42 @@
+// ferry.config.ts: configuration in code (typed), secrets and URLs from flags or environment.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ModuleDefinition } from '../seed/module-definition.ts';
+import type { RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
+import type { TransformDefinition } from '../transform/definition.ts';
+import { UserError } from './errors.ts';
+
+export interface FerryConfig {
+  /** .proto files declaring the domain events, relative to the config file. */
+  eventSchemas?: string[];
+  transforms?: TransformDefinition[];
+  modules?: ModuleDefinition[];
+  rabbitmq?: RabbitmqTopology;
+}
+
+/** Identity function that gives ferry.config.ts its types. */
+export function defineConfig<C extends FerryConfig>(config: C): C {
+  return config;
+}
+
+export interface LoadedConfig {
+  config: FerryConfig;
+  /** Absolute path of the config file; relative paths in it are relative to its folder. */
+  file: string;
+  dir: string;
+}
+
+/** Imports a ferry.config.ts (TypeScript, through tsx) and returns its default export. */
+export async function loadConfig(file = 'ferry.config.ts'): Promise<LoadedConfig> {
+  const absolute = path.resolve(file);
+  if (!existsSync(absolute)) throw new UserError(`config file ${file} not found: pass --config PATH`);
+  let mod: { default?: FerryConfig };
+  try {
+    mod = (await import(pathToFileURL(absolute).href)) as { default?: FerryConfig };
+  } catch (err) {
+    throw new UserError(`config file ${file} does not load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  if (!mod.default || typeof mod.default !== 'object') throw new UserError(`config file ${file} must "export default defineConfig({...})"`);
+  return { config: mod.default, file: absolute, dir: path.dirname(absolute) };
+}
