@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
-import { notYetImplemented } from './not-yet.ts';
+import { registerSeedModules } from './seed-modules-command.ts';
+import { registerSeedRabbitmq } from './seed-rabbitmq-command.ts';
 
 export function registerSeed(program: Command): void {
-  program.command('seed').description('(not yet implemented)').allowUnknownOption().action(notYetImplemented('ferry seed'));
+  const seed = program.command('seed').description('publish event dumps to RabbitMQ or write them into module databases');
+  registerSeedRabbitmq(seed);
+  registerSeedModules(seed);
 }
