@@ -1,5 +1,9 @@
 // Live progress on stderr (one rewritten line on a terminal, a plain line every few seconds
 // otherwise) and the numbers for the final summary.
+//
+// FERRY_PROGRESS_FILE=PATH also appends every sample as an NDJSON line {label, unit, t, count, bytes}
+// (t = Unix ms), so a parent such as `ferry demo` can chart throughput over time of child runs.
+import { appendFileSync } from 'node:fs';
 
 export interface ProgressOptions {
   label: string;
@@ -28,6 +32,8 @@ export class Progress {
   bytes = 0;
   private readonly started = performance.now();
   private readonly timer?: NodeJS.Timeout;
+  private printEveryMs = 5000;
+  private lastPrint = performance.now();
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
   /** Samples of (seconds, count) for throughput-over-time charts. */
@@ -37,7 +43,9 @@ export class Progress {
     this.stream = options.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
     if (!options.quiet) {
-      this.timer = setInterval(() => this.render(), this.tty ? 250 : options.intervalMs ?? 5000);
+      this.printEveryMs = this.tty ? 250 : options.intervalMs ?? 5000;
+      // With FERRY_PROGRESS_FILE, samples are taken four times a second whatever is printed.
+      this.timer = setInterval(() => this.render(), process.env.FERRY_PROGRESS_FILE ? 250 : this.printEveryMs);
       this.timer.unref();
     }
   }
@@ -68,15 +76,27 @@ export class Progress {
   }
 
   private render(): void {
-    this.samples.push([this.elapsedSeconds(), this.count]);
+    this.sample();
+    const now = performance.now();
+    if (now - this.lastPrint < this.printEveryMs - 1) return;
+    this.lastPrint = now;
     if (this.tty) this.stream.write(`\r\x1b[2K${this.line()}`);
     else this.stream.write(`${this.line()}\n`);
+  }
+
+  private sample(): void {
+    this.samples.push([this.elapsedSeconds(), this.count]);
+    const file = process.env.FERRY_PROGRESS_FILE;
+    if (file) {
+      const line = { label: this.options.label, unit: this.options.unit, t: Date.now(), count: this.count, bytes: this.bytes };
+      appendFileSync(file, JSON.stringify(line) + '\n');
+    }
   }
 
   finish(): ProgressSummary {
     if (this.timer) clearInterval(this.timer);
     const seconds = this.elapsedSeconds();
-    this.samples.push([seconds, this.count]);
+    this.sample();
     if (this.tty && !this.options.quiet) this.stream.write('\r\x1b[2K');
     return {
       label: this.options.label,
