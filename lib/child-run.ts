@@ -1,0 +1,83 @@
+// Runs a `ferry` command as a child process the way a user would, collecting what a report needs:
+// its --json summary, wall time, peak RSS and throughput samples (FERRY_PROGRESS_FILE).
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from './errors.ts';
+import { redact } from './redact.ts';
+
+const FERRY = fileURLToPath(new URL('../bin/ferry.js', import.meta.url));
+
+export interface ProgressSample {
+  label: string;
+  unit: string;
+  t: number;
+  count: number;
+  bytes: number;
+}
+
+export interface ChildRun<T> {
+  name: string;
+  summary: T;
+  seconds: number;
+  peakRssMb: number;
+  samples: ProgressSample[];
+  startedAt: number;
+}
+
+/** Runs `ferry ...args` (which must print one JSON document on stdout) and returns what it did. */
+export async function runFerryStep<T = unknown>(name: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; onStderr?: (line: string) => void } = {}): Promise<ChildRun<T>> {
+  const progressFile = path.join(os.tmpdir(), `ferry-progress-${process.pid}-${Date.now()}-${name.replace(/\W+/g, '_')}.ndjson`);
+  const startedAt = Date.now();
+  const child = spawn(process.execPath, [FERRY, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env, FERRY_PROGRESS_FILE: progressFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderrTail = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  let pending = '';
+  const stdoutDone = (async () => {
+    for await (const chunk of child.stdout) stdout += chunk;
+  })();
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr as AsyncIterable<string>) {
+      stderrTail = (stderrTail + chunk).slice(-4000);
+      pending += chunk;
+      const lines = pending.split(/\r|\n/);
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) options.onStderr?.(line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''));
+    }
+  })();
+  let peakRss = 0;
+  const rssTimer = setInterval(() => {
+    void readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0);
+      peakRss = Math.max(peakRss, kb * 1024);
+    }).catch(() => undefined);
+  }, 100);
+  const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  clearInterval(rssTimer);
+  await Promise.all([stdoutDone, stderrDone]);
+  const seconds = (Date.now() - startedAt) / 1000;
+  const samples = await readFile(progressFile, 'utf8').then(
+    (text) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProgressSample),
+    () => [] as ProgressSample[],
+  );
+  await rm(progressFile, { force: true });
+  if (code !== 0) {
+    const last = stderrTail.trim().split('\n').pop() ?? '';
+    throw new UserError(`${name} failed (exit ${code}): ${redact(last)}`);
+  }
+  let summary: T;
+  try {
+    summary = JSON.parse(stdout) as T;
+  } catch {
+    throw new UserError(`${name} printed no JSON summary`);
+  }
+  return { name, summary, seconds, peakRssMb: peakRss / 1e6, samples, startedAt };
+}
