@@ -99,13 +99,15 @@ export const SNAPSHOT = Date.UTC(2020, 1, 29, 10, 0, 0);
 // Finland follows the EU rule: summer time (UTC+3) from the last Sunday of March 01:00 UTC to
 // the last Sunday of October 01:00 UTC, otherwise UTC+2. Computed here rather than with Intl so
 // that no machine's time-zone database can change the data.
+const AVERAGE_YEAR = 31_556_952_000;
 const summerTime = new Map<number, [number, number]>();
 function lastSundayUtc(year: number, month: number): number {
   const lastDay = new Date(Date.UTC(year, month + 1, 0));
   return Date.UTC(year, month, lastDay.getUTCDate() - lastDay.getUTCDay(), 1, 0, 0);
 }
 export function helsinkiOffset(utcMs: number): number {
-  const year = new Date(utcMs).getUTCFullYear();
+  // An approximate year is enough: the switches are months away from any new year.
+  const year = 1970 + Math.floor(utcMs / AVERAGE_YEAR);
   let range = summerTime.get(year);
   if (!range) summerTime.set(year, (range = [lastSundayUtc(year, 2), lastSundayUtc(year, 9)]));
   return utcMs >= range[0] && utcMs < range[1] ? 3 * HOUR : 2 * HOUR;
@@ -118,14 +120,35 @@ export function roundToDatetime(ms: number): number {
   return Math.floor(ticks / 3) * 10 + (third === 0 ? 0 : third === 1 ? 3 : 7);
 }
 
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
+/** 'YYYY-MM-DD' and the rest of the day, by integer arithmetic (no Date: millions of calls). */
+function civil(ms: number): { date: string; msOfDay: number } {
+  const days = Math.floor(ms / DAY);
+  const msOfDay = ms - days * DAY;
+  // Howard Hinnant's civil_from_days.
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  return { date: `${y}-${TWO_DIGITS[m]}-${TWO_DIGITS[d]}`, msOfDay };
+}
+
 /**
  * The wall-clock text GETDATE() would have stored in Helsinki for this UTC instant:
  * 'YYYY-MM-DD HH:MM:SS.mmm', no zone. In the autumn hour the clock goes back, two instants an
  * hour apart give the same text (a real wart for anyone converting back to UTC).
  */
 export function helsinkiDatetime(utcMs: number): string {
-  const iso = new Date(roundToDatetime(utcMs + helsinkiOffset(utcMs))).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+  const { date, msOfDay } = civil(roundToDatetime(utcMs + helsinkiOffset(utcMs)));
+  const seconds = Math.floor(msOfDay / 1000);
+  return `${date} ${TWO_DIGITS[Math.floor(seconds / 3600)]}:${TWO_DIGITS[Math.floor(seconds / 60) % 60]}:${TWO_DIGITS[seconds % 60]}.${THREE_DIGITS[msOfDay - seconds * 1000]}`;
 }
 
 /** 'YYYY-MM-DD' of a UTC instant (dates of birth have no time and no zone). */
