@@ -460,7 +460,7 @@ class RabbitmqSeeder {
 
   /** After losing the connection: reconnect and re-send every message not yet confirmed, in order. */
   private async recover(): Promise<void> {
-    const lost = this.broken!;
+    const lost = this.sink.failure ?? this.broken!;
     const oversize = /message size (\d+) is larger than configured max size (\d+)/.exec(lost.message);
     if (oversize) {
       const size = Number(oversize[1]);

@@ -86,6 +86,14 @@ export class RabbitmqSink {
     return `${server} vhost ${database || '/'}`;
   }
 
+  /**
+   * Why publishing failed, most telling first: a lost connection (e.g. the broker shutting down), else
+   * the broker's reason for closing a channel (e.g. a message over max_message_size).
+   */
+  get failure(): Error | undefined {
+    return this.connectionStates.find((c) => c.closed)?.closed ?? this.publishChannels.find((c) => c.closed && c.closed.cause)?.closed;
+  }
+
   /** Why the broker holds us back right now (a memory or disk alarm), if it does. */
   get blockedReason(): string | undefined {
     return this.connectionStates.find((c) => c.blocked)?.blocked;
