@@ -196,7 +196,14 @@ class RabbitmqSeeder {
   private async settle(): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (this.outstanding > 0 && !this.broken && Date.now() < deadline) {
-      await Promise.race([new Promise<void>((resolve) => (this.wakeup = resolve)), sleep(deadline - Date.now())]);
+      await new Promise<void>((resolve) => {
+        // unref: a failing run must not stay alive for this timer.
+        const timer = setTimeout(resolve, deadline - Date.now()).unref();
+        this.wakeup = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     await this.saving;
     if (this.checkpoint && this.confirmed > this.durable) await this.save();

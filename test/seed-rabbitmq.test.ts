@@ -68,7 +68,7 @@ describe('ferry seed rabbitmq', () => {
     expect((await drainQueue(url(), all)).length).toBe(0);
   });
 
-  it('publishes JSON payloads with --payload json, and again everything with --restart', async () => {
+  it('publishes JSON payloads with --payload json, and everything again with --restart over several channels', async () => {
     const dir = await tempDir();
     const exchange = uniqueName('ferry.test.json');
     const queue = uniqueName('ferry.test.json-all');
@@ -86,10 +86,13 @@ describe('ferry seed rabbitmq', () => {
     expect(first).toHaveLength(30);
     first.forEach((m, i) => expectSampleMessage(m, i, exchange, 'json'));
 
-    const restarted = await runFerry([...args, '--restart', '--json']);
+    // Again, over several channels and connections: the same messages, in whatever order.
+    const restarted = await runFerry([...args, '--restart', '--json', '--channels', '3', '--connections', '2', '--batch-size', '4']);
     expect(restarted.code).toBe(0);
-    expect(JSON.parse(restarted.stdout)).toMatchObject({ events: 30, resumed: false });
-    expect((await drainQueue(url(), queue)).map((m) => m.properties.messageId)).toEqual(first.map((m) => m.properties.messageId));
+    expect(JSON.parse(restarted.stdout)).toMatchObject({ events: 30, resumed: false, channels: 3, connections: 2, confirmLatencyMs: { batches: 8 } });
+    const second = await drainQueue(url(), queue);
+    expect(second.map((m) => m.properties.messageId).sort()).toEqual(first.map((m) => m.properties.messageId).sort());
+    for (const m of second) expectSampleMessage(m, first.findIndex((f) => f.properties.messageId === m.properties.messageId), exchange, 'json');
   });
 });
 
