@@ -66,6 +66,24 @@ function expectAtLeastOnce(messageIds: string[], ids: number[]): number {
   return duplicates;
 }
 
+// Restarting the shared broker would break the suites running beside this one, so the restart and
+// max_message_size tests get a broker of their own; it boots while the first test runs.
+let ownBroker: Promise<RabbitmqServer>;
+beforeAll(() => {
+  ownBroker = (async () => {
+    const base = await tempDir('ferry-test-rabbit-');
+    await chmod(base, 0o755);
+    const server = await startRabbitmq(base, () => undefined);
+    cleanup.push(async () => {
+      await stopRabbitmq(server);
+      await rm(base, { recursive: true, force: true });
+    });
+    return server;
+  })();
+  // Reported where it is awaited.
+  ownBroker.catch(() => undefined);
+});
+
 describe('ferry seed rabbitmq, at least once', () => {
   it('killed with SIGKILL mid-run, then --resume: every event arrives, duplicates within the window', async () => {
     const url = process.env.FERRY_AMQP_URL!;
@@ -98,14 +116,7 @@ describe('ferry seed rabbitmq, at least once', () => {
   describe('on a broker of its own', () => {
     let server: RabbitmqServer;
     beforeAll(async () => {
-      // Restarting the shared broker would break the suites running beside this one.
-      const base = await tempDir('ferry-test-rabbit-');
-      await chmod(base, 0o755);
-      server = await startRabbitmq(base, () => undefined);
-      cleanup.push(async () => {
-        await stopRabbitmq(server);
-        await rm(base, { recursive: true, force: true });
-      });
+      server = await ownBroker;
     });
 
     it('broker restarted mid-run: ferry reconnects, re-sends the unconfirmed events, loses none', async () => {
