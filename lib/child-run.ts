@@ -28,10 +28,15 @@ export interface ChildRun<T> {
 }
 
 /** Runs `ferry ...args` (which must print one JSON document on stdout) and returns what it did. */
-export async function runFerryStep<T = unknown>(name: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; onStderr?: (line: string) => void } = {}): Promise<ChildRun<T>> {
+export async function runFerryStep<T = unknown>(
+  name: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; onStderr?: (line: string) => void; /** A TypeScript script to run instead of bin/ferry.js. */ script?: string } = {},
+): Promise<ChildRun<T>> {
   const progressFile = path.join(os.tmpdir(), `ferry-progress-${process.pid}-${Date.now()}-${name.replace(/\W+/g, '_')}.ndjson`);
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [FERRY, ...args], {
+  const argv = options.script ? ['--import', 'tsx', options.script, ...args] : [FERRY, ...args];
+  const child = spawn(process.execPath, argv, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env, FERRY_PROGRESS_FILE: progressFile },
     stdio: ['ignore', 'pipe', 'pipe'],
