@@ -20,6 +20,7 @@ interface ExtractFlags {
   chunkRows: number;
   maxRowsPerSecond?: number;
   resume?: boolean;
+  restart?: boolean;
   json?: boolean;
   sourceTimezone: string;
   isolation?: string;
@@ -45,6 +46,7 @@ export function registerExtract(program: Command): void {
     .option('--chunk-rows <n>', 'rows per keyset query (and per checkpoint)', (v) => int(v, '--chunk-rows', 1), EXTRACT_DEFAULTS.chunkRows)
     .option('--max-rows-per-second <n>', 'read at most N rows per second over all tables', (v) => int(v, '--max-rows-per-second', 1))
     .option('--resume', 'continue the run recorded in --out (after a crash, a kill or a failure)')
+    .option('--restart', 'start over even though --out holds an unfinished run (its progress is discarded)')
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--source-timezone <tz>', 'time zone of the source\'s zone-less datetimes (IANA name)', EXTRACT_DEFAULTS.sourceTimezone)
     .option('--isolation <level>', 'read-committed | repeatable-read | snapshot | serializable (mssql also: read-uncommitted)')
@@ -70,6 +72,7 @@ export function registerExtract(program: Command): void {
           chunkRows: flags.chunkRows,
           maxRowsPerSecond: flags.maxRowsPerSecond,
           resume: Boolean(flags.resume),
+          restart: Boolean(flags.restart),
           sourceTimezone: flags.sourceTimezone,
           isolation: flags.isolation,
           statementTimeoutMs: flags.statementTimeout * 1000,

@@ -6,7 +6,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { DumpWriter, type HeaderInit } from '../dumps/index.ts';
+import { DumpWriter, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { MANIFEST_FILE, ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
@@ -33,6 +33,8 @@ export interface ExtractOptions {
   chunkRows: number;
   maxRowsPerSecond?: number;
   resume: boolean;
+  /** Start over even though --out holds an unfinished run. */
+  restart?: boolean;
   sourceTimezone: string;
   isolation?: string;
   statementTimeoutMs: number;
@@ -43,6 +45,8 @@ export interface ExtractOptions {
   /** Dump block limits (tests use small blocks). */
   blockRecords?: number;
   blockBytes?: number;
+  /** Opens a dump writer (tests pass one that writes to a failing device). */
+  createWriter?: (file: string, header: HeaderInit, options: DumpWriterOptions) => Promise<DumpWriter>;
   /** Builds the source (tests and other front ends may pass their own). */
   createSource?: (options: SourceOptions) => Source;
 }
@@ -124,8 +128,9 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   await ensureDir(out, '--out');
   const previous = await ManifestStore.load(out);
   if (opts.resume && !previous) throw new UserError(`--resume: ${out} holds no ${MANIFEST_FILE} to continue from; run without --resume`);
-  if (!opts.resume && previous && previous.data.status !== 'complete') {
-    throw new UserError(`${out} holds an unfinished extract (${previous.data.status}): continue it with --resume, or choose another --out`);
+  const progressed = previous?.data.tables.some((t) => t.parts.some((p) => p.status === 'done' || p.checkpoints.length > 0));
+  if (!opts.resume && !opts.restart && previous && previous.data.status !== 'complete' && progressed) {
+    throw new UserError(`${out} holds an unfinished extract (${previous.data.status}): continue it with --resume, start over with --restart, or choose another --out`);
   }
   const origin = describeUrl(opts.from);
   if (opts.resume && previous && (previous.data.source.server !== origin.server || previous.data.source.database !== origin.database)) {
@@ -445,7 +450,7 @@ async function extractPart(
   const writerOptions = { blockRecords: opts.blockRecords, blockBytes: opts.blockBytes };
   const openWriter = async () => {
     try {
-      return await DumpWriter.create(file, header, writerOptions);
+      return await (opts.createWriter ?? ((f, h, o) => DumpWriter.create(f, h, o)))(file, header, writerOptions);
     } catch (err) {
       throw writeError(file, err);
     }

@@ -53,8 +53,9 @@ export function parseTimestampText(text: string): ParsedTimestamp | undefined {
 /**
  * Turns wall-clock seconds in an IANA zone into UTC epoch seconds. Offsets are looked up with
  * Intl and cached per quarter hour of wall time (every zone's transitions fall on quarter hours).
- * A wall time that occurs twice (the hour repeated when DST ends) resolves to the earlier
- * instant; one that does not exist (skipped by DST) moves forward by the gap, like most databases.
+ * A wall time that occurs twice (the hour repeated when DST ends) is read as standard time (the
+ * later instant); one that does not exist (skipped by DST) moves forward by the gap. Both as
+ * PostgreSQL's `timestamp AT TIME ZONE` does.
  */
 export class WallClock {
   private readonly cache = new Map<number, number>();
@@ -81,9 +82,10 @@ export class WallClock {
     let offset = this.cache.get(bucket);
     if (offset === undefined) {
       const wall = bucket * 900;
-      // Try the offsets in effect a day around: the earlier instant that matches wins.
+      // Try the offsets in effect a day around; of those that give back this wall time, the smaller
+      // (standard time) wins, as in PostgreSQL's `AT TIME ZONE`.
       const candidates = [this.offsetAt(wall - 86400), this.offsetAt(wall + 86400), this.offsetAt(wall)];
-      const matching = candidates.filter((o) => this.offsetAt(wall - o) === o).sort((a, b) => b - a);
+      const matching = candidates.filter((o) => this.offsetAt(wall - o) === o).sort((a, b) => a - b);
       offset = matching[0] ?? Math.min(...candidates);
       if (this.cache.size > 100_000) this.cache.clear();
       this.cache.set(bucket, offset);
