@@ -97,7 +97,7 @@ export function mssqlTypeText(c: Pick<MssqlColumnMeta, 'typeName' | 'maxLength' 
   if (['nvarchar', 'nchar'].includes(t)) return `${t}(${c.maxLength === -1 ? 'max' : c.maxLength / 2})`;
   if (t === 'decimal' || t === 'numeric') return `${t}(${c.precision},${c.scale})`;
   if (t === 'datetime2' || t === 'time' || t === 'datetimeoffset') return `${t}(${c.scale})`;
-  return t;
+  return c.typeName;
 }
 
 /** Value kind of a column, or an error that names the table, the column and the ways out. */
