@@ -103,7 +103,7 @@ export function mssqlTypeText(c: Pick<MssqlColumnMeta, 'typeName' | 'maxLength' 
 /** Value kind of a column, or an error that names the table, the column and the ways out. */
 export function mssqlColumn(table: TableRef, c: MssqlColumnMeta): SourceColumn {
   const t = c.typeName.toLowerCase();
-  const sqlType = c.userTypeName && c.userTypeName !== t ? `${c.userTypeName} (${mssqlTypeText(c)})` : mssqlTypeText(c);
+  const sqlType = c.userTypeName && c.userTypeName.toLowerCase() !== t ? `${c.userTypeName} (${mssqlTypeText(c)})` : mssqlTypeText(c);
   const kind = c.isAssemblyType ? undefined : MSSQL_TYPE_KINDS[t];
   if (!kind) throw unsupportedColumn(table, c.name, sqlType, REFUSED[t] ?? (c.isAssemblyType ? 'is a CLR type' : 'is not supported'));
   return { name: c.name, sqlType, nullable: c.nullable, ordinal: c.ordinal, kind, selectExpr: selectExpression(c.name, t) };
