@@ -481,6 +481,7 @@ async function extractPart(
       }
       after = cp.lastKey;
       rowsInPart = cp.rows;
+      part.salvagedRows = cp.rows;
       chunk = cp.chunk;
       opts.reporter?.rows?.(mt.table, cp.rows, 0);
     }

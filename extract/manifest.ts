@@ -41,6 +41,8 @@ export interface ManifestPart {
   /** Seconds spent on this part, summed over runs. */
   seconds: number;
   retries: number;
+  /** Rows taken back from a killed run's partial file by --resume (not read again from the source). */
+  salvagedRows?: number;
   result?: PartResult;
 }
 

@@ -299,6 +299,12 @@ export class PostgresSource implements Source {
     const convert = this.converter(request.info);
     const client = await this.pool!.connect();
     let broken: Error | undefined;
+    // A connection dropped while we hold it (e.g. between batches) must not crash the process:
+    // keep the error, the next query on it fails and the engine retries.
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onError);
     try {
       if (request.limit !== undefined) {
         // A keyset chunk is bounded by its LIMIT: one query, handed on in batches.
@@ -324,6 +330,7 @@ export class PostgresSource implements Source {
     } finally {
       if (!broken && request.limit === undefined) await client.query('ROLLBACK').catch(() => undefined);
       // A connection that failed (or whose cursor was abandoned) is not given back to the pool.
+      client.removeListener('error', onError);
       client.release(broken ?? (request.limit === undefined ? true : undefined));
     }
   }
