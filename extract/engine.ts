@@ -13,7 +13,7 @@ import { MANIFEST_FILE, ManifestStore, type ExtractManifest, type ManifestPart, 
 import { PostgresSource } from './postgres-source.ts';
 import { generateTableSchema, headerColumns, type TableRef, type TableSchema } from './row-schema.ts';
 import { claimPartials, removeAll, salvagedRecords } from './salvage.ts';
-import { ExtractError, tableName, type ColumnOptions, type Source, type SourceOptions, type TableInfo } from './source.ts';
+import { ExtractError, tableName, type ColumnOptions, type KeyTuple, type RowBatch, type Source, type SourceOptions, type TableInfo } from './source.ts';
 import { WallClock } from './values.ts';
 
 export interface ExtractOptions {
@@ -505,19 +505,36 @@ async function extractPart(
         }
       });
     } else {
+      // Keyset chunks. The next chunk's query runs while this one is written (one query per part
+      // at a time); a failed chunk is fetched again from the same key, so retries never duplicate
+      // or skip rows and chunk (and block) boundaries stay where an uninterrupted run puts them.
+      const fetchChunk = async (from: KeyTuple | undefined): Promise<RowBatch[]> => {
+        const batches: RowBatch[] = [];
+        for await (const batch of source.readChunk({ info: p.info, after: from, upTo: part.upTo, limit: settings.chunkRows })) {
+          if (stop.failed) throw new Error('stopped: another part failed');
+          batches.push(batch);
+        }
+        return batches;
+      };
+      let next: Promise<RowBatch[]> | undefined = fetchChunk(after);
+      next.catch(() => undefined);
       for (;;) {
-        let got = 0;
-        await withRetry(source, opts, label, part, stop, async () => {
-          // After a retry the chunk continues after its last written row: same rows, same boundaries.
-          for await (const batch of source.readChunk({ info: p.info, after, upTo: part.upTo, limit: settings.chunkRows - got })) {
-            if (stop.failed) throw new Error('stopped: another part failed');
-            await rate?.take(batch.records.length);
-            await write(writer, batch.records);
-            got += batch.records.length;
-            after = batch.lastKey ?? after;
-            opts.reporter?.rows?.(mt.table, batch.records.length, batch.bytes);
-          }
+        let batches: RowBatch[] = [];
+        const prefetched = next;
+        await withRetry(source, opts, label, part, stop, async (attempt) => {
+          batches = attempt === 0 && prefetched ? await prefetched : await fetchChunk(after);
         });
+        const got = batches.reduce((s, b) => s + b.records.length, 0);
+        const chunkEnd = batches.length ? batches[batches.length - 1].lastKey ?? after : after;
+        next = got >= settings.chunkRows ? fetchChunk(chunkEnd) : undefined;
+        next?.catch(() => undefined);
+        for (const batch of batches) {
+          if (stop.failed) throw new Error('stopped: another part failed');
+          await rate?.take(batch.records.length);
+          await write(writer, batch.records);
+          opts.reporter?.rows?.(mt.table, batch.records.length, batch.bytes);
+        }
+        after = chunkEnd;
         rowsInPart += got;
         if (got === 0) break;
         chunk++;

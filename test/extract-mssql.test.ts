@@ -5,7 +5,7 @@ import path from 'node:path';
 import sql from 'mssql';
 import { TYPES as TEDIOUS_TYPES } from 'tedious';
 import { describe, expect, it } from 'vitest';
-import { generateTableSchema } from '../extract/row-schema.ts';
+import { generateTableSchema, type SourceColumn } from '../extract/row-schema.ts';
 import {
   MSSQL_TYPE_KINDS,
   bracket,
@@ -26,7 +26,7 @@ import { runFerry, tempDir } from './helpers.ts';
 
 const table = { schema: 'dbo', name: 'Order]Lines' };
 
-function info(key: string[], columns = [{ name: 'Id', sqlType: 'int', nullable: false, ordinal: 1, kind: 'int32' as const }]): TableInfo {
+function info(key: string[], columns: SourceColumn[] = [{ name: 'Id', sqlType: 'int', nullable: false, ordinal: 1, kind: 'int32' }]): TableInfo {
   return { table, columns, key, keySource: 'primary key' };
 }
 
