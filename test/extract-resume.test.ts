@@ -125,6 +125,8 @@ describe('ferry extract: crash, kill and resume', () => {
     let terminated = 0;
     let exited = false;
     void run.exited.then(() => (exited = true));
+    // Mid-run: once the first chunk is checkpointed (planning is over, chunks are being read).
+    while (!exited && !(await manifestOf(out))?.tables[0]?.parts[0]?.checkpoints.length) await sleep(20);
     while (!exited && !/retry 1/.test(run.stderr())) {
       const r = await db.query<{ t: boolean }>(
         `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ferry extract'`,
