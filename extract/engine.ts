@@ -1,0 +1,650 @@
+// The extraction engine, shared by every source: picks tables, plans key-range parts, reads each
+// part in keyset chunks (a few queries at once, optionally rate-limited, retried with backoff on
+// transient errors), writes one dump per part through DumpWriter, and checkpoints every chunk in
+// the manifest so that `--resume` produces the same dumps as an uninterrupted run.
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit from 'p-limit';
+import { DumpWriter, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
+import { UserError } from '../lib/errors.ts';
+import { describeUrl, redact } from '../lib/redact.ts';
+import { MANIFEST_FILE, ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
+import { PostgresSource } from './postgres-source.ts';
+import { generateTableSchema, headerColumns, type TableRef, type TableSchema } from './row-schema.ts';
+import { claimPartials, removeAll, salvagedRecords } from './salvage.ts';
+import { ExtractError, tableName, type ColumnOptions, type KeyTuple, type RowBatch, type Source, type SourceOptions, type TableInfo } from './source.ts';
+import { WallClock } from './values.ts';
+
+export interface ExtractOptions {
+  from: string;
+  out: string;
+  schemasOut: string;
+  tables: string[];
+  exclude: string[];
+  excludeColumns: string[];
+  casts: string[];
+  /** `table=col[,col]`, or `col[,col]` for every selected table without a key. */
+  keys: string[];
+  /** Tables without a key are read in one pass (not resumable mid-table). */
+  noKey: boolean;
+  concurrency: number;
+  parts: number;
+  chunkRows: number;
+  maxRowsPerSecond?: number;
+  resume: boolean;
+  /** Start over even though --out holds an unfinished run. */
+  restart?: boolean;
+  sourceTimezone: string;
+  isolation?: string;
+  statementTimeoutMs: number;
+  retries: number;
+  /** First retry delay; doubles each time (with jitter). */
+  retryBaseMs: number;
+  reporter?: ExtractReporter;
+  /** Dump block limits (tests use small blocks). */
+  blockRecords?: number;
+  blockBytes?: number;
+  /** Opens a dump writer (tests pass one that writes to a failing device). */
+  createWriter?: (file: string, header: HeaderInit, options: DumpWriterOptions) => Promise<DumpWriter>;
+  /** Builds the source (tests and other front ends may pass their own). */
+  createSource?: (options: SourceOptions) => Source;
+}
+
+export interface ExtractReporter {
+  tableStarted?(table: string, estimatedRows: number | undefined, rowsDone: number): void;
+  rows?(table: string, rows: number, bytes: number): void;
+  tableFinished?(summary: TableSummary): void;
+  retry?(table: string, part: number, err: unknown, attempt: number, delayMs: number): void;
+}
+
+export interface ExtractResult {
+  ok: boolean;
+  out: string;
+  manifest: string;
+  source: ExtractManifest['source'];
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+  tables: TableSummary[];
+  totals: { rows: number; bytes: number; uncompressedBytes: number };
+}
+
+export const EXTRACT_DEFAULTS = {
+  out: 'dumps/out/tables',
+  schemasOut: 'schemas/legacy',
+  concurrency: 2,
+  parts: 1,
+  chunkRows: 50_000,
+  sourceTimezone: 'UTC',
+  statementTimeoutMs: 600_000,
+  retries: 5,
+  retryBaseMs: 500,
+} as const;
+
+export function createSource(options: SourceOptions): Source {
+  let scheme: string;
+  try {
+    scheme = new URL(options.url).protocol.replace(/:$/, '');
+  } catch {
+    throw new UserError(`--from ${redact(options.url)} is not a URL (expected postgres://… or mssql://…)`);
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') return new PostgresSource(options);
+  if (scheme === 'mssql' || scheme === 'sqlserver') return new MssqlSourceLoader(options);
+  throw new UserError(`--from ${redact(options.url)}: unknown source "${scheme}" (use postgres://… or mssql://…)`);
+}
+
+/** The mssql source is loaded on first use, so a PostgreSQL run never loads tedious. */
+class MssqlSourceLoader implements Source {
+  private inner?: Source;
+  readonly origin: Source['origin'];
+  constructor(private readonly options: SourceOptions) {
+    const { server, database } = describeUrl(options.url);
+    this.origin = { source: 'mssql', server, database };
+  }
+  async connect(): Promise<void> {
+    const { MssqlSource } = await import('./mssql-source.ts');
+    this.inner = new MssqlSource(this.options);
+    await this.inner.connect();
+  }
+  listTables = () => this.inner!.listTables();
+  findTable = (s: string | undefined, n: string) => this.inner!.findTable(s, n);
+  introspect = (t: TableRef, c: ColumnOptions) => this.inner!.introspect(t, c);
+  splitPoints = (i: TableInfo, p: number) => this.inner!.splitPoints(i, p);
+  readChunk = (r: Parameters<Source['readChunk']>[0]) => this.inner!.readChunk(r);
+  describeQuery = (r: Parameters<Source['describeQuery']>[0]) => this.inner!.describeQuery(r);
+  isTransient = (e: unknown) => this.inner?.isTransient(e) ?? false;
+  close = async () => this.inner?.close();
+}
+
+/** Runs an extract; throws UserError/ExtractError on failure (after recording it in the manifest). */
+export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
+  try {
+    WallClock.check(opts.sourceTimezone);
+  } catch {
+    throw new UserError(`--source-timezone ${opts.sourceTimezone} is not a time zone name (use an IANA name such as UTC or Europe/Helsinki)`);
+  }
+  const out = path.resolve(opts.out);
+  await ensureDir(out, '--out');
+  const previous = await ManifestStore.load(out);
+  if (opts.resume && !previous) throw new UserError(`--resume: ${out} holds no ${MANIFEST_FILE} to continue from; run without --resume`);
+  const progressed = previous?.data.tables.some((t) => t.parts.some((p) => p.status === 'done' || p.checkpoints.length > 0));
+  if (!opts.resume && !opts.restart && previous && previous.data.status !== 'complete' && progressed) {
+    throw new UserError(`${out} holds an unfinished extract (${previous.data.status}): continue it with --resume, start over with --restart, or choose another --out`);
+  }
+  const origin = describeUrl(opts.from);
+  if (opts.resume && previous && (previous.data.source.server !== origin.server || previous.data.source.database !== origin.database)) {
+    throw new UserError(`--resume: the manifest in ${out} is of ${previous.data.source.server}/${previous.data.source.database}, not ${origin.server}/${origin.database}`);
+  }
+  // A resumed run keeps the plan and every setting that shapes the dumps.
+  const settings: ManifestSettings = opts.resume && previous ? previous.data.settings : {
+    tables: opts.tables, exclude: opts.exclude, excludeColumns: opts.excludeColumns, casts: opts.casts, keys: opts.keys,
+    noKey: opts.noKey, chunkRows: opts.chunkRows, parts: opts.parts, sourceTimezone: opts.sourceTimezone, isolation: opts.isolation,
+  };
+  const source = (opts.createSource ?? createSource)({
+    url: opts.from,
+    connections: Math.max(1, opts.concurrency),
+    sourceTimezone: settings.sourceTimezone,
+    isolation: settings.isolation,
+    statementTimeoutMs: opts.statementTimeoutMs,
+    connectTimeoutMs: 15_000,
+  });
+  const runStarted = performance.now();
+  let store: ManifestStore | undefined;
+  try {
+    await source.connect();
+    const planned = await plan(source, settings);
+    if (opts.resume && previous) {
+      store = previous;
+      checkSamePlan(store.data, planned);
+      store.data.status = 'running';
+      delete store.data.error;
+    } else {
+      store = new ManifestStore(path.join(out, MANIFEST_FILE), {
+        version: 1,
+        tool: 'ferry extract',
+        status: 'running',
+        startedAt: new Date().toISOString(),
+        updatedAt: '',
+        source: origin,
+        settings,
+        tables: [],
+      });
+      for (const p of planned) store.data.tables.push(await planParts(source, p, settings, out));
+      await ensureDir(path.resolve(opts.schemasOut), '--schemas-out');
+      for (const p of planned) await writeFile(path.join(path.resolve(opts.schemasOut), protoFileName(p.info.table)), p.schema.protoText);
+    }
+    await store.save();
+    const summaries = await execute(source, store, planned, settings, out, opts);
+    store.data.status = 'complete';
+    store.data.finishedAt = new Date().toISOString();
+    await store.save();
+    const totals = summaries.reduce((t, s) => ({ rows: t.rows + s.rows, bytes: t.bytes + s.bytes, uncompressedBytes: t.uncompressedBytes + s.uncompressedBytes }), { rows: 0, bytes: 0, uncompressedBytes: 0 });
+    return {
+      ok: true,
+      out,
+      manifest: store.file,
+      source: store.data.source,
+      startedAt: store.data.startedAt,
+      finishedAt: store.data.finishedAt,
+      seconds: (performance.now() - runStarted) / 1000,
+      tables: summaries,
+      totals,
+    };
+  } catch (err) {
+    if (store) {
+      store.data.status = 'failed';
+      store.data.error = redact((err as Error).message ?? String(err));
+      await store.save().catch(() => undefined);
+    }
+    throw err;
+  } finally {
+    await source.close();
+  }
+}
+
+interface PlannedTable {
+  info: TableInfo;
+  schema: TableSchema;
+  /** Read in one pass (no key, --no-key). */
+  onePass: boolean;
+}
+
+/** Resolves table names and patterns, introspects every table and checks everything up front. */
+async function plan(source: Source, settings: ManifestSettings): Promise<PlannedTable[]> {
+  const all = await source.listTables();
+  const selected: TableRef[] = [];
+  const add = (t: TableRef) => {
+    if (!selected.some((s) => s.schema === t.schema && s.name === t.name)) selected.push(t);
+  };
+  if (settings.tables.length === 0) all.forEach(add);
+  for (const spec of settings.tables) {
+    if (/[*?]/.test(spec)) {
+      const matches = all.filter((t) => matchesTable(spec, t));
+      if (matches.length === 0) throw new UserError(`--tables ${spec}: no table matches`);
+      matches.forEach(add);
+      continue;
+    }
+    const exact = all.filter((t) => matchesTable(spec, t));
+    if (exact.length > 1) throw new UserError(`--tables ${spec} is ambiguous (${exact.map(tableName).join(', ')}): give schema.table`);
+    const [schema, name] = splitTableSpec(spec);
+    const found = exact[0] ?? (await source.findTable(schema, name));
+    if (!found) {
+      const known = all.slice(0, 8).map(tableName).join(', ');
+      throw new UserError(`table ${spec} does not exist in ${source.origin.server}/${source.origin.database}${known ? ` (tables there include ${known}${all.length > 8 ? ', …' : ''})` : ''}`);
+    }
+    add(found);
+  }
+  const tables = selected.filter((t) => !settings.exclude.some((spec) => matchesTable(spec, t)));
+  if (tables.length === 0) throw new UserError('no tables to extract (check --tables and --exclude)');
+
+  const planned: PlannedTable[] = [];
+  const keyless: string[] = [];
+  for (const table of tables) {
+    const columnOptions: ColumnOptions = { exclude: new Set(), casts: new Map() };
+    for (const spec of settings.excludeColumns) {
+      const [t, col] = splitColumnSpec(spec, '--exclude-columns');
+      if (matchesTable(t, table)) columnOptions.exclude.add(col);
+    }
+    for (const spec of settings.casts) {
+      const eq = spec.indexOf('=');
+      if (eq < 0) throw new UserError(`--cast ${spec}: expected table.column=SQL expression`);
+      const [t, col] = splitColumnSpec(spec.slice(0, eq), '--cast');
+      if (matchesTable(t, table)) columnOptions.casts.set(col, spec.slice(eq + 1));
+    }
+    const info = await source.introspect(table, columnOptions);
+    if (info.columns.length === 0) throw new UserError(`${tableName(table)}: no columns left to extract`);
+    const override = keyOverride(settings.keys, table, info.key.length === 0);
+    if (override) {
+      info.key = override;
+      info.keySource = '--key';
+    }
+    const schema = generateTableSchema(table, info.columns, source.origin);
+    const onePass = info.key.length === 0;
+    if (onePass && !settings.noKey) keyless.push(tableName(table));
+    planned.push({ info, schema, onePass });
+  }
+  if (keyless.length) {
+    throw new UserError(
+      `${keyless.join(', ')}: no primary key or unique key on NOT NULL columns; give --key '${keyless[0]}=col[,col]' ` +
+        `(columns that identify a row, for resumable chunks) or --no-key (read such tables in one pass; a failure restarts the table)`,
+    );
+  }
+  return planned;
+}
+
+function keyOverride(keys: string[], table: TableRef, keyless: boolean): string[] | undefined {
+  for (const spec of keys) {
+    const eq = spec.indexOf('=');
+    if (eq >= 0) {
+      if (matchesTable(spec.slice(0, eq), table)) return spec.slice(eq + 1).split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (keyless) {
+      return spec.split(',').map((s) => s.trim()).filter(Boolean);
+    }
+  }
+  return undefined;
+}
+
+function checkSamePlan(manifest: ExtractManifest, planned: PlannedTable[]): void {
+  for (const p of planned) {
+    const m = manifest.tables.find((t) => t.table === tableName(p.info.table));
+    if (!m) throw new UserError(`--resume: ${tableName(p.info.table)} is not in the manifest's plan`);
+    if (m.protoText !== p.schema.protoText || m.key.join(',') !== p.info.key.join(',')) {
+      throw new UserError(`--resume: ${m.table} has changed since the run began (columns, types or key); start a new extract in another --out`);
+    }
+  }
+}
+
+async function planParts(source: Source, p: PlannedTable, settings: ManifestSettings, out: string): Promise<ManifestTable> {
+  const name = tableName(p.info.table);
+  const base = dumpBaseName(p.info.table);
+  const points = p.onePass ? [] : await source.splitPoints(p.info, settings.parts);
+  const parts: ManifestPart[] = [];
+  for (let i = 0; i <= points.length; i++) {
+    parts.push({
+      index: i + 1,
+      file: points.length ? `${base}.part-${String(i + 1).padStart(4, '0')}.pb.gz` : `${base}.pb.gz`,
+      after: i > 0 ? points[i - 1] : undefined,
+      upTo: i < points.length ? points[i] : undefined,
+      status: 'pending',
+      checkpoints: [],
+      seconds: 0,
+      retries: 0,
+    });
+  }
+  // A complete dump of a previous run in this folder would be replaced; its leftovers must not be salvaged.
+  for (const part of parts) await removeAll((await claimPartials(path.join(out, part.file))).map((c) => c.file));
+  return {
+    table: name,
+    schema: p.info.table.schema,
+    name: p.info.table.name,
+    recordType: p.schema.recordType,
+    protoFile: protoFileName(p.info.table),
+    protoText: p.schema.protoText,
+    key: p.info.key,
+    keySource: p.onePass ? 'none (--no-key: one pass)' : p.info.keySource,
+    estimatedRows: p.info.estimatedRows,
+    query: source.describeQuery({ info: p.info, limit: p.onePass ? undefined : settings.chunkRows }),
+    parts,
+  };
+}
+
+/** Token bucket shared by all parts: at most `rate` rows per second, with one second of burst. */
+class RateLimiter {
+  private next = 0;
+  constructor(private readonly rate: number) {}
+  async take(rows: number): Promise<void> {
+    const now = performance.now();
+    this.next = Math.max(this.next, now - 1000) + (rows * 1000) / this.rate;
+    const wait = this.next - now;
+    if (wait > 0) await sleep(wait);
+  }
+}
+
+async function execute(source: Source, store: ManifestStore, planned: PlannedTable[], settings: ManifestSettings, out: string, opts: ExtractOptions): Promise<TableSummary[]> {
+  const limit = pLimit(Math.max(1, opts.concurrency));
+  const rate = opts.maxRowsPerSecond ? new RateLimiter(opts.maxRowsPerSecond) : undefined;
+  const stop = { failed: undefined as unknown };
+  const summaries = new Map<string, TableSummary>();
+  const remaining = new Map<string, number>();
+  const tasks: Array<Promise<void>> = [];
+
+  for (const p of planned) {
+    const mt = store.data.tables.find((t) => t.table === tableName(p.info.table))!;
+    const pending = mt.parts.filter((part) => part.status !== 'done');
+    const done = mt.parts.filter((part) => part.status === 'done').reduce((s, part) => s + (part.result?.records ?? 0), 0);
+    remaining.set(mt.table, pending.length);
+    opts.reporter?.tableStarted?.(mt.table, mt.estimatedRows, done);
+    if (pending.length === 0) {
+      const s = mt.summary ?? summarize(mt);
+      summaries.set(mt.table, s);
+      opts.reporter?.tableFinished?.(s);
+    }
+    for (const part of pending) {
+      tasks.push(limit(async () => {
+        if (stop.failed) return;
+        try {
+          await extractPart(source, store, p, mt, part, settings, out, opts, rate, stop);
+        } catch (err) {
+          stop.failed ??= err;
+          throw err;
+        }
+        const left = remaining.get(mt.table)! - 1;
+        remaining.set(mt.table, left);
+        if (left === 0) {
+          mt.summary = summarize(mt);
+          summaries.set(mt.table, mt.summary);
+          await store.save();
+          opts.reporter?.tableFinished?.(mt.summary);
+        }
+      }));
+    }
+  }
+  const results = await Promise.allSettled(tasks);
+  if (stop.failed) throw stop.failed;
+  const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (rejected) throw rejected.reason;
+  return planned.map((p) => summaries.get(tableName(p.info.table))!);
+}
+
+function summarize(mt: ManifestTable): TableSummary {
+  const rows = mt.parts.reduce((s, p) => s + (p.result?.records ?? 0), 0);
+  const bytes = mt.parts.reduce((s, p) => s + (p.result?.bytes ?? 0), 0);
+  const uncompressedBytes = mt.parts.reduce((s, p) => s + (p.result?.uncompressedBytes ?? 0), 0);
+  const starts = mt.parts.map((p) => Date.parse(p.startedAt ?? '')).filter(Number.isFinite);
+  const ends = mt.parts.map((p) => Date.parse(p.finishedAt ?? '')).filter(Number.isFinite);
+  // Wall time while parts ran (in parallel), capped by the work time when runs were resumed later.
+  const wall = starts.length && ends.length ? (Math.max(...ends) - Math.min(...starts)) / 1000 : 0;
+  const seconds = Math.min(wall, mt.parts.reduce((s, p) => s + p.seconds, 0)) || wall;
+  return {
+    table: mt.table,
+    rows,
+    bytes,
+    uncompressedBytes,
+    seconds: round3(seconds),
+    rowsPerSecond: Math.round(rows / Math.max(seconds, 1e-3)),
+    mbPerSecond: round3(uncompressedBytes / 1e6 / Math.max(seconds, 1e-3)),
+    files: mt.parts.map((p) => p.file),
+  };
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+async function extractPart(
+  source: Source,
+  store: ManifestStore,
+  p: PlannedTable,
+  mt: ManifestTable,
+  part: ManifestPart,
+  settings: ManifestSettings,
+  out: string,
+  opts: ExtractOptions,
+  rate: RateLimiter | undefined,
+  stop: { failed: unknown },
+): Promise<void> {
+  const started = performance.now();
+  const file = path.join(out, part.file);
+  const label = mt.parts.length > 1 ? `${mt.table} part ${part.index}/${mt.parts.length}` : mt.table;
+  part.status = 'running';
+  part.startedAt ??= new Date().toISOString();
+  const header: HeaderInit = {
+    kind: 'TABLE',
+    name: mt.table,
+    recordType: p.schema.recordType,
+    descriptorSet: p.schema.descriptorSet,
+    columns: headerColumns(p.schema),
+    primaryKey: p.info.key,
+    createdAt: store.data.startedAt,
+    origin: { ...store.data.source, source: source.origin.source, query: mt.query, startedAt: store.data.startedAt, toolVersion: TOOL_VERSION },
+    properties: {
+      source_timezone: settings.sourceTimezone,
+      key_source: mt.keySource,
+      chunk_rows: String(settings.chunkRows),
+      ...(mt.parts.length > 1 ? { part: `${part.index}/${mt.parts.length}` } : {}),
+      ...(part.after ? { key_after: JSON.stringify(part.after) } : {}),
+      ...(part.upTo ? { key_up_to: JSON.stringify(part.upTo) } : {}),
+    },
+  };
+  const writerOptions = { blockRecords: opts.blockRecords, blockBytes: opts.blockBytes };
+  const openWriter = async () => {
+    try {
+      return await (opts.createWriter ?? ((f, h, o) => DumpWriter.create(f, h, o)))(file, header, writerOptions);
+    } catch (err) {
+      throw writeError(file, err);
+    }
+  };
+  const write = async (writer: DumpWriter, records: object[]) => {
+    try {
+      for (const r of records) await writer.write(r);
+    } catch (err) {
+      throw writeError(file, err);
+    }
+  };
+
+  const claimed = await claimPartials(file);
+  let writer = await openWriter();
+  let keepPartial = false;
+  try {
+    let after = part.after;
+    let rowsInPart = 0;
+    let chunk = 0;
+    // Resume: the newest checkpoint whose rows are all in complete blocks of a partial file.
+    const best = claimed[0];
+    const cp = best ? [...part.checkpoints].reverse().find((c) => c.rows <= best.records) : undefined;
+    if (best && cp && cp.rows > 0) {
+      let n = 0;
+      for await (const record of salvagedRecords(best.file, writer.type, cp.rows)) {
+        await write(writer, [record]);
+        if (++n % settings.chunkRows === 0) await writer.flushBlock();
+      }
+      after = cp.lastKey;
+      rowsInPart = cp.rows;
+      part.salvagedRows = cp.rows;
+      chunk = cp.chunk;
+      opts.reporter?.rows?.(mt.table, cp.rows, 0);
+    }
+    part.checkpoints = part.checkpoints.filter((c) => c.rows <= rowsInPart);
+
+    if (p.onePass) {
+      // No key: the whole table in one query; a retry starts the dump over.
+      await withRetry(source, opts, label, part, stop, async (attempt) => {
+        if (attempt > 0) {
+          await writer.abort();
+          opts.reporter?.rows?.(mt.table, -rowsInPart, 0);
+          rowsInPart = 0;
+          writer = await openWriter();
+        }
+        for await (const batch of source.readChunk({ info: p.info })) {
+          if (stop.failed) throw new Error('stopped: another part failed');
+          await rate?.take(batch.records.length);
+          await write(writer, batch.records);
+          rowsInPart += batch.records.length;
+          opts.reporter?.rows?.(mt.table, batch.records.length, batch.bytes);
+        }
+      });
+    } else {
+      // Keyset chunks. The next chunk's query runs while this one is written (one query per part
+      // at a time); a failed chunk is fetched again from the same key, so retries never duplicate
+      // or skip rows and chunk (and block) boundaries stay where an uninterrupted run puts them.
+      const fetchChunk = async (from: KeyTuple | undefined): Promise<RowBatch[]> => {
+        const batches: RowBatch[] = [];
+        for await (const batch of source.readChunk({ info: p.info, after: from, upTo: part.upTo, limit: settings.chunkRows })) {
+          if (stop.failed) throw new Error('stopped: another part failed');
+          batches.push(batch);
+        }
+        return batches;
+      };
+      let next: Promise<RowBatch[]> | undefined = fetchChunk(after);
+      next.catch(() => undefined);
+      for (;;) {
+        let batches: RowBatch[] = [];
+        const prefetched = next;
+        await withRetry(source, opts, label, part, stop, async (attempt) => {
+          batches = attempt === 0 && prefetched ? await prefetched : await fetchChunk(after);
+        });
+        const got = batches.reduce((s, b) => s + b.records.length, 0);
+        const chunkEnd = batches.length ? batches[batches.length - 1].lastKey ?? after : after;
+        next = got >= settings.chunkRows ? fetchChunk(chunkEnd) : undefined;
+        next?.catch(() => undefined);
+        for (const batch of batches) {
+          if (stop.failed) throw new Error('stopped: another part failed');
+          await rate?.take(batch.records.length);
+          await write(writer, batch.records);
+          opts.reporter?.rows?.(mt.table, batch.records.length, batch.bytes);
+        }
+        after = chunkEnd;
+        rowsInPart += got;
+        if (got === 0) break;
+        chunk++;
+        try {
+          await writer.flushBlock();
+        } catch (err) {
+          throw writeError(file, err);
+        }
+        await store.checkpoint(part, { chunk, rows: rowsInPart, lastKey: after });
+        keepPartial = true;
+        if (got < settings.chunkRows) break;
+      }
+    }
+    let result;
+    try {
+      result = await writer.close();
+    } catch (err) {
+      throw writeError(file, err);
+    }
+    part.status = 'done';
+    part.finishedAt = new Date().toISOString();
+    part.seconds = round3(part.seconds + (performance.now() - started) / 1000);
+    part.result = { records: result.records, blocks: result.blocks, bytes: result.bytes, uncompressedBytes: result.uncompressedBytes };
+    await store.save();
+    await removeAll(claimed.map((c) => c.file));
+  } catch (err) {
+    part.seconds = round3(part.seconds + (performance.now() - started) / 1000);
+    // Keep the partial file when checkpoints point into it (and it is not the disk that failed): --resume reuses it.
+    const diskProblem = err instanceof UserError && /cannot write/.test(err.message);
+    if (!keepPartial || diskProblem) await writer.abort();
+    throw err instanceof UserError || err instanceof ExtractError ? err : new ExtractError(`${label}: ${redact((err as Error).message ?? String(err))}`, { table: mt.table, part: part.index }, { cause: err });
+  }
+}
+
+async function withRetry(
+  source: Source,
+  opts: ExtractOptions,
+  label: string,
+  part: ManifestPart,
+  stop: { failed: unknown },
+  fn: (attempt: number) => Promise<void>,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fn(attempt);
+      return;
+    } catch (err) {
+      if (stop.failed || !source.isTransient(err) || attempt >= opts.retries) {
+        if (source.isTransient(err) && attempt >= opts.retries) {
+          throw new ExtractError(`${label}: gave up after ${attempt + 1} attempts: ${redact((err as Error).message)}; the run can continue with --resume`, { table: label, part: part.index }, { cause: err });
+        }
+        throw err;
+      }
+      const delay = Math.round(opts.retryBaseMs * 2 ** attempt * (0.75 + Math.random() * 0.5));
+      part.retries++;
+      opts.reporter?.retry?.(label, part.index, err, attempt + 1, delay);
+      await sleep(delay);
+    }
+  }
+}
+
+function writeError(file: string, err: unknown): Error {
+  if (err instanceof UserError || err instanceof ExtractError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const what = code === 'ENOSPC' ? 'no space left on the device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (err as Error).message;
+  return new UserError(`cannot write ${file}: ${what}${code && !what.includes(code) ? ` (${code})` : ''}; nothing of this dump is left looking complete`, { cause: err });
+}
+
+async function ensureDir(dir: string, flag: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const probe = path.join(dir, `.ferry-write-test-${process.pid}`);
+    await writeFile(probe, '');
+    const { rm } = await import('node:fs/promises');
+    await rm(probe, { force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const exists = await stat(dir).then((s) => (s.isDirectory() ? 'folder' : 'file'), () => undefined);
+    throw new UserError(`${flag} ${dir} is not a writable folder${exists === 'file' ? ' (it is a file)' : ''}: ${code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+/** `schema.table` or a name, with * and ? wildcards; a spec without a dot matches any schema. */
+export function matchesTable(spec: string, t: TableRef): boolean {
+  const re = (s: string) => new RegExp(`^${s.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  if (re(spec).test(`${t.schema}.${t.name}`)) return true;
+  return !spec.includes('.') && re(spec).test(t.name);
+}
+
+function splitTableSpec(spec: string): [string | undefined, string] {
+  const dot = spec.indexOf('.');
+  return dot < 0 ? [undefined, spec] : [spec.slice(0, dot), spec.slice(dot + 1)];
+}
+
+function splitColumnSpec(spec: string, flag: string): [string, string] {
+  const dot = spec.lastIndexOf('.');
+  if (dot <= 0) throw new UserError(`${flag} ${spec}: expected table.column`);
+  return [spec.slice(0, dot), spec.slice(dot + 1)];
+}
+
+function safeFilePart(s: string): string {
+  return s.replace(/[/\\\0]/g, '_');
+}
+
+export function dumpBaseName(t: TableRef): string {
+  return `${safeFilePart(t.schema)}.${safeFilePart(t.name)}`;
+}
+
+export function protoFileName(t: TableRef): string {
+  return `${dumpBaseName(t)}.proto`;
+}
+
+const TOOL_VERSION = 'ferry 0.1.0';

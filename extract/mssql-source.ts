@@ -1,0 +1,522 @@
+// SQL Server as a legacy source (through the `mssql` package over tedious). Read-only application
+// intent (replicas route it to a readable secondary), an isolation level of the user's choice
+// (snapshot where the database allows it), T-SQL keyset chunks with bracket-quoted names, and
+// values converted exactly: decimals and money are rendered as text by the server, datetime2 and
+// time keep their 100 ns ticks (tedious' `nanosecondsDelta`), datetimeoffset keeps its offset.
+import sql from 'mssql';
+import { UserError } from '../lib/errors.ts';
+import { describeUrl, redact } from '../lib/redact.ts';
+import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
+import {
+  ExtractError,
+  tableName,
+  unsupportedColumn,
+  type ChunkRequest,
+  type ColumnOptions,
+  type KeyTuple,
+  type RowBatch,
+  type Source,
+  type SourceOptions,
+  type SourceOrigin,
+  type TableInfo,
+} from './source.ts';
+import { WallClock, canonicalUuid, civilDate, int64FromText, pad } from './values.ts';
+
+const BATCH_ROWS = 2000;
+
+/**
+ * SQL Server type → value kind, keyed by the `declaration` of the mssql package's `sql.TYPES`
+ * (which is also the system type name in sys.types, except sql_variant). Types missing here are
+ * refused (sql_variant, geography, geometry, hierarchyid, CLR/UDT, table types).
+ */
+export const MSSQL_TYPE_KINDS: Record<string, ValueKind> = {
+  bit: 'bool',
+  tinyint: 'int32',
+  smallint: 'int32',
+  int: 'int32',
+  bigint: 'int64',
+  decimal: 'decimal',
+  numeric: 'decimal',
+  money: 'decimal',
+  smallmoney: 'decimal',
+  float: 'double',
+  real: 'float',
+  char: 'string',
+  varchar: 'string',
+  nchar: 'string',
+  nvarchar: 'string',
+  text: 'string',
+  ntext: 'string',
+  xml: 'string',
+  sysname: 'string',
+  binary: 'bytes',
+  varbinary: 'bytes',
+  image: 'bytes',
+  timestamp: 'bytes',
+  rowversion: 'bytes',
+  uniqueidentifier: 'uuid',
+  date: 'date',
+  time: 'time',
+  datetime: 'timestamp_local',
+  datetime2: 'timestamp_local',
+  smalldatetime: 'timestamp_local',
+  datetimeoffset: 'timestamp_offset',
+};
+
+/** Why a type is refused, for the error message. */
+const REFUSED: Record<string, string> = {
+  sql_variant: 'holds values of varying types that one protobuf field cannot carry exactly',
+  variant: 'holds values of varying types that one protobuf field cannot carry exactly',
+  geography: 'is a CLR spatial type',
+  geometry: 'is a CLR spatial type',
+  hierarchyid: 'is a CLR type',
+  udt: 'is a CLR user-defined type',
+  tvp: 'is a table type',
+};
+
+export interface MssqlColumnMeta {
+  name: string;
+  /** System type name (sys.types of the system_type_id), e.g. "nvarchar". */
+  typeName: string;
+  /** Bytes; -1 for (max). */
+  maxLength: number;
+  precision: number;
+  scale: number;
+  nullable: boolean;
+  ordinal: number;
+  /** A CLR type (hierarchyid, geography, user assemblies). */
+  isAssemblyType?: boolean;
+  /** Name of the user-defined alias type, if any (for the sql type text). */
+  userTypeName?: string;
+}
+
+/** Declared type text as SQL Server would print it: nvarchar(max), decimal(19,4), datetime2(3). */
+export function mssqlTypeText(c: Pick<MssqlColumnMeta, 'typeName' | 'maxLength' | 'precision' | 'scale'>): string {
+  const t = c.typeName.toLowerCase();
+  if (['varchar', 'char', 'varbinary', 'binary'].includes(t)) return `${t}(${c.maxLength === -1 ? 'max' : c.maxLength})`;
+  if (['nvarchar', 'nchar'].includes(t)) return `${t}(${c.maxLength === -1 ? 'max' : c.maxLength / 2})`;
+  if (t === 'decimal' || t === 'numeric') return `${t}(${c.precision},${c.scale})`;
+  if (t === 'datetime2' || t === 'time' || t === 'datetimeoffset') return `${t}(${c.scale})`;
+  return c.typeName;
+}
+
+/** Value kind of a column, or an error that names the table, the column and the ways out. */
+export function mssqlColumn(table: TableRef, c: MssqlColumnMeta): SourceColumn {
+  const t = c.typeName.toLowerCase();
+  const sqlType = c.userTypeName && c.userTypeName.toLowerCase() !== t ? `${c.userTypeName} (${mssqlTypeText(c)})` : mssqlTypeText(c);
+  const kind = c.isAssemblyType ? undefined : MSSQL_TYPE_KINDS[t];
+  if (!kind) throw unsupportedColumn(table, c.name, sqlType, REFUSED[t] ?? (c.isAssemblyType ? 'is a CLR type' : 'is not supported'));
+  return { name: c.name, sqlType, nullable: c.nullable, ordinal: c.ordinal, kind, selectExpr: selectExpression(c.name, t) };
+}
+
+/** Kind for one of the mssql package's type factories (`sql.Int`, `sql.NVarChar`, …). */
+export function kindOfSqlType(type: { declaration?: string }): ValueKind | undefined {
+  return MSSQL_TYPE_KINDS[(type.declaration ?? '').toLowerCase()];
+}
+
+/** Columns whose driver value is not exact are rendered by the server instead. */
+function selectExpression(column: string, type: string): string | undefined {
+  const c = bracket(column);
+  // decimal(38,s) as JS numbers would lose digits; money style 2 keeps all four decimals.
+  if (type === 'decimal' || type === 'numeric') return `CONVERT(varchar(48), ${c})`;
+  if (type === 'money' || type === 'smallmoney') return `CONVERT(varchar(32), ${c}, 2)`;
+  return undefined;
+}
+
+export function bracket(name: string): string {
+  return `[${name.replace(/]/g, ']]')}]`;
+}
+
+export function qualifiedName(t: TableRef): string {
+  return `${bracket(t.schema)}.${bracket(t.name)}`;
+}
+
+/** How a key column's value travels as text: rendered by the server and turned back in the WHERE. */
+export function keyText(column: string, typeText: string): { select: string; param: (p: string) => string } {
+  const t = typeText.toLowerCase().replace(/\(.*$/, '');
+  const c = bracket(column);
+  if (['datetime', 'datetime2', 'smalldatetime', 'date', 'time', 'datetimeoffset'].includes(t)) {
+    return { select: `CONVERT(nvarchar(40), ${c}, 126)`, param: (p) => `CONVERT(${typeText}, ${p}, 126)` };
+  }
+  if (['binary', 'varbinary'].includes(t)) return { select: `CONVERT(nvarchar(max), ${c}, 1)`, param: (p) => `CONVERT(${typeText}, ${p}, 1)` };
+  if (['money', 'smallmoney'].includes(t)) return { select: `CONVERT(nvarchar(40), ${c}, 2)`, param: (p) => `CAST(${p} AS ${typeText})` };
+  return { select: `CONVERT(nvarchar(max), ${c})`, param: (p) => `CAST(${p} AS ${typeText})` };
+}
+
+/** `(k1, k2) > (@a0, @a1)` in T-SQL, which has no row comparison. */
+export function keysetGreater(keys: string[], params: string[]): string {
+  const ors = keys.map((_, i) => {
+    const eq = keys.slice(0, i).map((k, j) => `${k} = ${params[j]}`);
+    return [...eq, `${keys[i]} > ${params[i]}`].join(' AND ');
+  });
+  return ors.length === 1 ? ors[0] : `(${ors.map((o) => `(${o})`).join(' OR ')})`;
+}
+
+export interface MssqlChunkSql {
+  text: string;
+  /** Parameter name → key text. */
+  params: Array<[string, string]>;
+  /** Index in the row of each key column's text. */
+  keyIndexes: number[];
+  /** Index of the offset-minutes column of each datetimeoffset column (or -1). */
+  offsetIndexes: number[];
+}
+
+/** The T-SQL of one keyset chunk. `keyTypes` are the key columns' declared types. */
+export function mssqlChunkSql(request: ChunkRequest, keyTypes: string[]): MssqlChunkSql {
+  const { info } = request;
+  const select = info.columns.map((c) => c.selectExpr ?? bracket(c.name));
+  const offsetIndexes = info.columns.map((c) => {
+    if (c.kind !== 'timestamp_offset') return -1;
+    select.push(`DATEPART(TZOFFSET, ${c.selectExpr ?? bracket(c.name)})`);
+    return select.length - 1;
+  });
+  const texts = info.key.map((k, i) => keyText(k, keyTypes[i]));
+  const keyIndexes = texts.map((t) => {
+    select.push(t.select);
+    return select.length - 1;
+  });
+  const keys = info.key.map(bracket);
+  const params: Array<[string, string]> = [];
+  const where: string[] = [];
+  if (request.after) {
+    const names = request.after.map((v, i) => {
+      params.push([`a${i}`, v]);
+      return texts[i].param(`@a${i}`);
+    });
+    where.push(keysetGreater(keys, names));
+  }
+  if (request.upTo) {
+    const names = request.upTo.map((v, i) => {
+      params.push([`u${i}`, v]);
+      return texts[i].param(`@u${i}`);
+    });
+    where.push(`NOT ${wrap(keysetGreater(keys, names))}`);
+  }
+  const top = request.limit !== undefined ? `TOP (${Math.floor(request.limit)}) ` : '';
+  let text = `SELECT ${top}${select.join(', ')} FROM ${qualifiedName(info.table)}`;
+  if (where.length) text += ` WHERE ${where.join(' AND ')}`;
+  if (keys.length) text += ` ORDER BY ${keys.join(', ')}`;
+  return { text, params, keyIndexes, offsetIndexes };
+}
+
+function wrap(s: string): string {
+  return s.startsWith('(') ? s : `(${s})`;
+}
+
+/** Upper keys of `parts` equal key ranges (all but the last), as text. */
+export function mssqlSplitSql(table: TableRef, key: string[], keyTypes: string[]): string {
+  const keys = key.map(bracket).join(', ');
+  const desc = key.map((k) => `${bracket(k)} DESC`).join(', ');
+  const texts = key.map((k, i) => keyText(k, keyTypes[i]).select).join(', ');
+  return `WITH s AS (SELECT ${keys}, NTILE(@parts) OVER (ORDER BY ${keys}) AS bucket FROM ${qualifiedName(table)}),
+    r AS (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY ${desc}) AS rn FROM s)
+    SELECT bucket, ${texts} FROM r WHERE rn = 1 AND bucket < @parts ORDER BY bucket`;
+}
+
+/**
+ * SQL Server's uniqueidentifier order: bytes 10-15 first, then 8-9, 6-7, 4-5, 0-3 (of the
+ * canonical text's byte order). Keys are compared by the server; this is for checks and tests.
+ */
+export function compareSqlServerGuids(a: string, b: string): number {
+  const groups = (g: string) => {
+    const h = g.replace(/-/g, '').toLowerCase();
+    return [h.slice(20, 32), h.slice(16, 20), h.slice(12, 16), h.slice(8, 12), h.slice(0, 8)];
+  };
+  const ga = groups(a);
+  const gb = groups(b);
+  for (let i = 0; i < ga.length; i++) if (ga[i] !== gb[i]) return ga[i] < gb[i] ? -1 : 1;
+  return 0;
+}
+
+type TediousDate = Date & { nanosecondsDelta?: number };
+
+/** Turns tedious' value of a column of `kind` into the row message's plain value. */
+export function mssqlValueConverter(kind: ValueKind, clock: WallClock, scale = 7): (v: unknown, offsetMinutes?: number) => unknown {
+  switch (kind) {
+    case 'bool':
+    case 'int32':
+    case 'double':
+    case 'float':
+    case 'string':
+      return (v) => v;
+    case 'decimal':
+      return (v) => String(v);
+    case 'int64':
+      return (v) => int64FromText(String(v));
+    case 'bytes':
+      return (v) => v as Buffer;
+    case 'uuid':
+      return (v) => canonicalUuid(String(v));
+    case 'date':
+      return (v) => civilDate(Math.floor((v as Date).getTime() / 86_400_000));
+    case 'time':
+      return (v) => {
+        const { seconds, nanos } = exact(v as TediousDate);
+        const s = ((seconds % 86400) + 86400) % 86400;
+        const base = `${pad(Math.floor(s / 3600), 2)}:${pad(Math.floor(s / 60) % 60, 2)}:${pad(s % 60, 2)}`;
+        return scale > 0 ? `${base}.${pad(nanos, 9).slice(0, scale)}` : base;
+      };
+    case 'timestamp_local':
+      // useUTC: the Date's UTC fields are the wall clock; the zone comes from --source-timezone.
+      return (v) => {
+        const { seconds, nanos } = exact(v as TediousDate);
+        return { seconds: clock.toUtcSeconds(seconds), nanos };
+      };
+    case 'timestamp_instant':
+    case 'timestamp_offset':
+      return (v) => exact(v as TediousDate);
+  }
+}
+
+/** Seconds and nanoseconds of a tedious Date, including the sub-millisecond ticks. */
+export function exact(d: TediousDate): { seconds: number; nanos: number } {
+  const ms = d.getTime();
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000 + Math.round((d.nanosecondsDelta ?? 0) * 1e9);
+  return { seconds, nanos };
+}
+
+const ISOLATION: Record<string, number> = {
+  'read-uncommitted': sql.ISOLATION_LEVEL.READ_UNCOMMITTED,
+  'read-committed': sql.ISOLATION_LEVEL.READ_COMMITTED,
+  'repeatable-read': sql.ISOLATION_LEVEL.REPEATABLE_READ,
+  serializable: sql.ISOLATION_LEVEL.SERIALIZABLE,
+  snapshot: sql.ISOLATION_LEVEL.SNAPSHOT,
+};
+
+/** mssql://user:password@host[:port]/database[?encrypt=false&trustServerCertificate=true&instanceName=…] */
+export function mssqlConfig(options: SourceOptions): sql.config {
+  const u = new URL(options.url);
+  const q = u.searchParams;
+  const flag = (name: string, dflt: boolean) => (q.has(name) ? !/^(0|false|no)$/i.test(q.get(name)!) : dflt);
+  let isolationLevel: number | undefined;
+  if (options.isolation) {
+    isolationLevel = ISOLATION[options.isolation];
+    if (isolationLevel === undefined) throw new UserError(`--isolation ${options.isolation} is not a SQL Server level (use ${Object.keys(ISOLATION).join(', ')})`);
+  }
+  return {
+    server: u.hostname,
+    port: u.port ? Number(u.port) : undefined,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
+    connectionTimeout: options.connectTimeoutMs,
+    requestTimeout: options.statementTimeoutMs,
+    pool: { max: options.connections, min: 0 },
+    options: {
+      encrypt: flag('encrypt', true),
+      trustServerCertificate: flag('trustServerCertificate', false),
+      instanceName: q.get('instanceName') ?? undefined,
+      // ApplicationIntent=ReadOnly: an availability group routes this to a readable secondary.
+      readOnlyIntent: true,
+      useUTC: true,
+      appName: 'ferry extract',
+      ...(isolationLevel !== undefined ? { isolationLevel } : {}),
+    },
+  };
+}
+
+export class MssqlSource implements Source {
+  readonly origin: SourceOrigin;
+  private pool?: sql.ConnectionPool;
+  private readonly clock: WallClock;
+  private readonly keyTypes = new Map<string, Map<string, string>>();
+  private readonly scales = new Map<string, Map<string, number>>();
+
+  constructor(private readonly options: SourceOptions) {
+    const { server, database } = describeUrl(options.url);
+    this.origin = { source: 'mssql', server, database };
+    this.clock = new WallClock(options.sourceTimezone);
+  }
+
+  async connect(): Promise<void> {
+    const pool = new sql.ConnectionPool(mssqlConfig(this.options));
+    pool.on('error', () => undefined);
+    try {
+      this.pool = await pool.connect();
+    } catch (err) {
+      throw new UserError(`cannot connect to SQL Server at ${this.origin.server}/${this.origin.database}: ${redact((err as Error).message)}`, { cause: err });
+    }
+  }
+
+  private async query<R>(text: string, params: Record<string, unknown> = {}): Promise<R[]> {
+    const request = this.pool!.request();
+    for (const [k, v] of Object.entries(params)) request.input(k, v);
+    return (await request.query(text)).recordset as unknown as R[];
+  }
+
+  async listTables(): Promise<TableRef[]> {
+    const rows = await this.query<{ s: string; t: string }>(
+      `SELECT s.name AS s, t.name AS t FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name`,
+    );
+    return rows.map((r) => ({ schema: r.s, name: r.t }));
+  }
+
+  async findTable(schema: string | undefined, name: string): Promise<TableRef | undefined> {
+    const rows = await this.query<{ s: string; t: string }>(
+      `SELECT s.name AS s, o.name AS t FROM sys.objects o JOIN sys.schemas s ON s.schema_id = o.schema_id
+       WHERE o.type IN ('U', 'V') AND o.name = @name AND (@schema IS NULL OR s.name = @schema) ORDER BY CASE s.name WHEN 'dbo' THEN 0 ELSE 1 END`,
+      { name, schema: schema ?? null },
+    );
+    return rows[0] ? { schema: rows[0].s, name: rows[0].t } : undefined;
+  }
+
+  async introspect(table: TableRef, opts: ColumnOptions): Promise<TableInfo> {
+    const qualified = qualifiedName(table);
+    const cols = await this.query<{ column_id: number; name: string; type_name: string; user_type: string; max_length: number; precision: number; scale: number; is_nullable: boolean; is_assembly_type: boolean }>(
+      `SELECT c.column_id, c.name, st.name AS type_name, ut.name AS user_type, c.max_length, c.precision, c.scale, c.is_nullable, ut.is_assembly_type
+       FROM sys.columns c
+       JOIN sys.types ut ON ut.user_type_id = c.user_type_id
+       LEFT JOIN sys.types st ON st.user_type_id = c.system_type_id
+       WHERE c.object_id = OBJECT_ID(@t) ORDER BY c.column_id`,
+      { t: qualified },
+    );
+    if (cols.length === 0) throw new ExtractError(`table ${tableName(table)} does not exist`, { table: tableName(table) });
+    const all = new Map(cols.map((c) => [c.name, mssqlTypeText({ typeName: c.type_name ?? c.user_type, maxLength: c.max_length, precision: c.precision, scale: c.scale })]));
+    this.keyTypes.set(tableName(table), all);
+    this.scales.set(tableName(table), new Map(cols.map((c) => [c.name, c.scale])));
+    const columns: SourceColumn[] = [];
+    for (const c of cols) {
+      if (opts.exclude.has(c.name)) continue;
+      const cast = opts.casts.get(c.name);
+      if (cast) {
+        // A cast's result type comes from the server's description of a query that reads no rows.
+        const meta = await this.query<{ system_type_name: string }>(`SELECT system_type_name FROM sys.dm_exec_describe_first_result_set(@q, NULL, 0)`, { q: `SELECT ${cast} FROM ${qualified}` });
+        const typeName = (meta[0]?.system_type_name ?? 'unknown').replace(/\(.*$/, '');
+        const kind = MSSQL_TYPE_KINDS[typeName];
+        if (!kind || kind === 'decimal') throw unsupportedColumn(table, c.name, `${meta[0]?.system_type_name ?? 'unknown'} (from --cast)`);
+        columns.push({ name: c.name, sqlType: `${meta[0].system_type_name} (cast)`, nullable: true, ordinal: c.column_id, kind, selectExpr: cast });
+        continue;
+      }
+      columns.push(mssqlColumn(table, {
+        name: c.name, typeName: c.type_name ?? c.user_type, userTypeName: c.user_type, maxLength: c.max_length, precision: c.precision,
+        scale: c.scale, nullable: c.is_nullable, ordinal: c.column_id, isAssemblyType: c.is_assembly_type,
+      }));
+    }
+    for (const name of [...opts.exclude, ...opts.casts.keys()]) {
+      if (!all.has(name)) throw new UserError(`${tableName(table)} has no column ${name} (named in --exclude-columns or --cast)`);
+    }
+    const keys = await this.query<{ index_name: string; is_primary_key: boolean; column_name: string; key_ordinal: number }>(
+      `SELECT i.name AS index_name, i.is_primary_key, c.name AS column_name, ic.key_ordinal
+       FROM sys.indexes i
+       JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id AND ic.is_included_column = 0
+       JOIN sys.columns c ON c.object_id = i.object_id AND c.column_id = ic.column_id
+       WHERE i.object_id = OBJECT_ID(@t) AND i.is_unique = 1 AND i.has_filter = 0 AND i.is_disabled = 0
+         AND NOT EXISTS (SELECT 1 FROM sys.index_columns ic2 JOIN sys.columns c2 ON c2.object_id = ic2.object_id AND c2.column_id = ic2.column_id
+                         WHERE ic2.object_id = i.object_id AND ic2.index_id = i.index_id AND ic2.is_included_column = 0 AND c2.is_nullable = 1)
+       ORDER BY i.is_primary_key DESC, i.index_id, ic.key_ordinal`,
+      { t: qualified },
+    );
+    const byIndex = new Map<string, { primary: boolean; cols: string[] }>();
+    for (const k of keys) {
+      const e = byIndex.get(k.index_name) ?? { primary: k.is_primary_key, cols: [] };
+      e.cols.push(k.column_name);
+      byIndex.set(k.index_name, e);
+    }
+    const chosen = [...byIndex.entries()].sort((a, b) => Number(b[1].primary) - Number(a[1].primary) || a[1].cols.length - b[1].cols.length)[0];
+    const estimate = await this.query<{ n: number | string | null }>(
+      `SELECT SUM(p.rows) AS n FROM sys.partitions p WHERE p.object_id = OBJECT_ID(@t) AND p.index_id IN (0, 1)`,
+      { t: qualified },
+    );
+    return {
+      table,
+      columns,
+      key: chosen ? chosen[1].cols : [],
+      keySource: chosen ? (chosen[1].primary ? 'primary key' : `unique index ${chosen[0]}`) : 'none',
+      estimatedRows: estimate[0]?.n != null ? Number(estimate[0].n) : undefined,
+    };
+  }
+
+  private keyTypesOf(info: TableInfo): string[] {
+    const types = this.keyTypes.get(tableName(info.table));
+    return info.key.map((k) => {
+      const t = types?.get(k);
+      if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
+      return t;
+    });
+  }
+
+  async splitPoints(info: TableInfo, parts: number): Promise<KeyTuple[]> {
+    if (parts <= 1 || info.key.length === 0) return [];
+    const request = this.pool!.request();
+    request.input('parts', sql.Int, parts);
+    request.arrayRowMode = true;
+    const result = await request.query(mssqlSplitSql(info.table, info.key, this.keyTypesOf(info)));
+    return (result.recordset as unknown as unknown[][]).map((r) => r.slice(1).map(String));
+  }
+
+  describeQuery(request: ChunkRequest): string {
+    return mssqlChunkSql(request, this.keyTypesOf(request.info)).text;
+  }
+
+  async *readChunk(request: ChunkRequest): AsyncGenerator<RowBatch> {
+    const { info } = request;
+    const built = mssqlChunkSql(request, this.keyTypesOf(info));
+    const req = this.pool!.request();
+    req.arrayRowMode = true;
+    for (const [name, value] of built.params) req.input(name, sql.NVarChar(sql.MAX), value);
+    const stream = req.toReadableStream({ highWaterMark: BATCH_ROWS });
+    const table = tableName(info.table);
+    const scales = this.scales.get(table);
+    const fields = fieldNames(info.columns);
+    const convs = info.columns.map((c) => mssqlValueConverter(c.kind, this.clock, scales?.get(c.name) ?? 7));
+    let done = false;
+    req.on('done', () => (done = true));
+    // Stream mode: rows, errors and the end arrive as events, which the readable stream carries.
+    req.query(built.text, () => undefined);
+    let records: object[] = [];
+    let bytes = 0;
+    let last: unknown[] | undefined;
+    try {
+      for await (const row of stream as AsyncIterable<unknown[]>) {
+        const rec: Record<string, unknown> = {};
+        for (let i = 0; i < convs.length; i++) {
+          const v = row[i];
+          if (v === null || v === undefined) continue;
+          try {
+            rec[fields[i]] = convs[i](v);
+            const off = built.offsetIndexes[i];
+            if (off >= 0) rec[`${fields[i]}_offset_minutes`] = row[off];
+          } catch (err) {
+            throw new ExtractError(`${table}: column ${info.columns[i].name}, row with key (${built.keyIndexes.map((k) => row[k]).join(', ')}): ${(err as Error).message}`, { table, column: info.columns[i].name }, { cause: err });
+          }
+          bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
+        }
+        records.push(rec);
+        last = row;
+        if (records.length >= BATCH_ROWS) {
+          yield { records, bytes, lastKey: built.keyIndexes.length ? built.keyIndexes.map((k) => String(last![k])) : undefined };
+          records = [];
+          bytes = 0;
+        }
+      }
+      if (records.length) yield { records, bytes, lastKey: built.keyIndexes.length ? built.keyIndexes.map((k) => String(last![k])) : undefined };
+    } finally {
+      // Stopped early (an error or a consumer that gave up): do not let the query run on.
+      if (!done) req.cancel();
+    }
+  }
+
+  isTransient(err: unknown): boolean {
+    return isTransientMssqlError(err);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close().catch(() => undefined);
+    this.pool = undefined;
+  }
+}
+
+// 1205 deadlock victim, -2 timeout, 233/10053/10054/10060/64 connection dropped, 40197/40501/40613/49918/49919/49920 Azure throttling/failover, 4060 database unavailable (failover), 3960/3961 snapshot conflicts.
+const TRANSIENT_NUMBERS = new Set([1205, -2, 233, 10053, 10054, 10060, 64, 20, 40197, 40501, 40613, 49918, 49919, 49920, 4060, 3960, 3961, 4221]);
+const TRANSIENT_CODES = new Set(['ETIMEOUT', 'ECONNRESET', 'ESOCKET', 'ECONNCLOSED', 'ECONNREFUSED', 'EPIPE']);
+
+export function isTransientMssqlError(err: unknown): boolean {
+  const e = err as { number?: number; code?: string; originalError?: { code?: string; number?: number } } | undefined;
+  if (!e) return false;
+  if (e.number !== undefined && TRANSIENT_NUMBERS.has(e.number)) return true;
+  if (e.code && TRANSIENT_CODES.has(e.code)) return true;
+  const inner = e.originalError;
+  return Boolean(inner && ((inner.code && TRANSIENT_CODES.has(inner.code)) || (inner.number !== undefined && TRANSIENT_NUMBERS.has(inner.number))));
+}

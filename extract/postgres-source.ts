@@ -1,0 +1,455 @@
+// PostgreSQL as a legacy source (through `pg`). Every value arrives as the server's text (type
+// parsers that keep the text), so timestamps keep microseconds, numeric keeps every digit and key
+// values round-trip into the next keyset query exactly.
+import pg from 'pg';
+import { parse as parseArray } from 'postgres-array';
+import { describeUrl, redact } from '../lib/redact.ts';
+import { UserError } from '../lib/errors.ts';
+import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
+import {
+  ExtractError,
+  tableName,
+  unsupportedColumn,
+  type ChunkRequest,
+  type ColumnOptions,
+  type KeyTuple,
+  type RowBatch,
+  type Source,
+  type SourceOptions,
+  type SourceOrigin,
+  type TableInfo,
+} from './source.ts';
+import { WallClock, int64FromText, parseTimestampText } from './values.ts';
+
+/** PostgreSQL type name → value kind. Arrays of these become `repeated`. */
+export const PG_TYPE_KINDS: Record<string, ValueKind> = {
+  bool: 'bool',
+  int2: 'int32',
+  int4: 'int32',
+  int8: 'int64',
+  oid: 'int64',
+  numeric: 'decimal',
+  money: 'decimal',
+  float4: 'float',
+  float8: 'double',
+  text: 'string',
+  varchar: 'string',
+  bpchar: 'string',
+  char: 'string',
+  name: 'string',
+  citext: 'string',
+  xml: 'string',
+  json: 'string',
+  jsonb: 'string',
+  interval: 'string',
+  timetz: 'string',
+  inet: 'string',
+  cidr: 'string',
+  macaddr: 'string',
+  bytea: 'bytes',
+  uuid: 'uuid',
+  date: 'date',
+  time: 'time',
+  timestamp: 'timestamp_local',
+  timestamptz: 'timestamp_instant',
+};
+
+// Session settings that fix the text forms the converters rely on.
+const SESSION_OPTIONS = [
+  'DateStyle=ISO,YMD',
+  'IntervalStyle=iso_8601',
+  'TimeZone=UTC',
+  'extra_float_digits=3',
+  'bytea_output=hex',
+  'default_transaction_read_only=on',
+];
+
+const ISOLATION: Record<string, string> = {
+  'read-committed': 'read committed',
+  'repeatable-read': 'repeatable read',
+  snapshot: 'repeatable read',
+  serializable: 'serializable',
+};
+
+// Every value as the server sent it.
+const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+/** Rows handed to the engine at once (one query returns up to a chunk; this bounds batches). */
+const BATCH_ROWS = 5000;
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualified(t: TableRef): string {
+  return `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+}
+
+interface PgColumnRow {
+  attnum: string;
+  attname: string;
+  sql_type: string;
+  nullable: string;
+  typname: string;
+  typtype: string;
+  elem_typname: string | null;
+  elem_typtype: string | null;
+}
+
+export class PostgresSource implements Source {
+  readonly origin: SourceOrigin;
+  private pool?: pg.Pool;
+  private readonly clock: WallClock;
+  private readonly columnsOf = new Map<string, Map<string, string>>();
+
+  constructor(private readonly options: SourceOptions) {
+    const { server, database } = describeUrl(options.url);
+    this.origin = { source: 'postgres', server, database };
+    this.clock = new WallClock(options.sourceTimezone);
+  }
+
+  async connect(): Promise<void> {
+    const settings = [...SESSION_OPTIONS];
+    if (this.options.isolation) {
+      const level = ISOLATION[this.options.isolation];
+      if (!level) throw new UserError(`--isolation ${this.options.isolation} is not one PostgreSQL has (use ${Object.keys(ISOLATION).join(', ')})`);
+      settings.push(`default_transaction_isolation=${level.replace(' ', '\\ ')}`);
+    }
+    this.pool = new pg.Pool({
+      connectionString: this.options.url,
+      max: this.options.connections,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
+      statement_timeout: this.options.statementTimeoutMs,
+      application_name: 'ferry extract',
+      options: settings.map((s) => `-c ${s}`).join(' '),
+      types: TEXT_TYPES,
+    });
+    // An idle connection the server closes must not crash the run; the next query reconnects.
+    this.pool.on('error', () => undefined);
+    try {
+      const client = await this.pool.connect();
+      client.release();
+    } catch (err) {
+      throw new UserError(`cannot connect to PostgreSQL at ${this.origin.server}/${this.origin.database}: ${redact((err as Error).message || String((err as NodeJS.ErrnoException).code))}`, { cause: err });
+    }
+  }
+
+  private async query<R>(text: string, values: unknown[] = []): Promise<R[]> {
+    const result = await this.pool!.query({ text, values });
+    return result.rows as R[];
+  }
+
+  async listTables(): Promise<TableRef[]> {
+    const rows = await this.query<{ nspname: string; relname: string }>(
+      `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+       ORDER BY 1, 2`,
+    );
+    return rows.map((r) => ({ schema: r.nspname, name: r.relname }));
+  }
+
+  async findTable(schema: string | undefined, name: string): Promise<TableRef | undefined> {
+    const rows = await this.query<{ nspname: string; relname: string }>(
+      `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2)
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       ORDER BY n.nspname = 'public' DESC, 1`,
+      [name, schema ?? null],
+    );
+    return rows[0] ? { schema: rows[0].nspname, name: rows[0].relname } : undefined;
+  }
+
+  async introspect(table: TableRef, opts: ColumnOptions): Promise<TableInfo> {
+    const oidRows = await this.query<{ oid: string; reltuples: string }>(
+      `SELECT c.oid, c.reltuples::bigint AS reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+      [table.schema, table.name],
+    );
+    if (!oidRows[0]) throw new ExtractError(`table ${tableName(table)} does not exist`, { table: tableName(table) });
+    const oid = oidRows[0].oid;
+    const rows = await this.query<PgColumnRow>(
+      `SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS sql_type, (NOT a.attnotnull)::text AS nullable,
+              coalesce(bt.typname, t.typname) AS typname, coalesce(bt.typtype, t.typtype) AS typtype,
+              et.typname AS elem_typname, et.typtype AS elem_typtype
+       FROM pg_attribute a
+       JOIN pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+       LEFT JOIN pg_type et ON et.oid = coalesce(bt.typelem, t.typelem) AND coalesce(bt.typcategory, t.typcategory) = 'A'
+       WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+       ORDER BY a.attnum`,
+      [oid],
+    );
+    const all = new Map(rows.map((r) => [r.attname, r.sql_type]));
+    this.columnsOf.set(tableName(table), all);
+    const columns: SourceColumn[] = [];
+    for (const r of rows) {
+      if (opts.exclude.has(r.attname)) continue;
+      const cast = opts.casts.get(r.attname);
+      const base: Omit<SourceColumn, 'kind'> = { name: r.attname, sqlType: r.sql_type, nullable: r.nullable === 'true', ordinal: Number(r.attnum) };
+      if (cast) {
+        // The expression's result type decides the kind; ask the server without reading rows.
+        columns.push({ ...base, ...(await this.castKind(table, r.attname, cast)), selectExpr: cast, nullable: true });
+        continue;
+      }
+      if (r.elem_typname) {
+        const kind = r.elem_typtype === 'e' ? 'string' : PG_TYPE_KINDS[r.elem_typname];
+        if (!kind || r.elem_typname === 'money') throw unsupportedColumn(table, r.attname, r.sql_type);
+        columns.push({ ...base, kind, repeated: true });
+        continue;
+      }
+      const kind = r.typtype === 'e' ? 'string' : PG_TYPE_KINDS[r.typname];
+      if (!kind) throw unsupportedColumn(table, r.attname, r.sql_type);
+      columns.push({ ...base, kind, selectExpr: r.typname === 'money' ? `${quoteIdent(r.attname)}::numeric` : undefined });
+    }
+    for (const name of [...opts.exclude, ...opts.casts.keys()]) {
+      if (!all.has(name)) throw new UserError(`${tableName(table)} has no column ${name} (named in --exclude-columns or --cast)`);
+    }
+    const keys = await this.query<{ name: string; primary: string; cols: string }>(
+      `SELECT i.indexrelid::regclass::text AS name, i.indisprimary::text AS primary,
+              json_agg(a.attname ORDER BY k.ord)::text AS cols
+       FROM pg_index i
+       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+       WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+         AND k.ord <= i.indnkeyatts
+       GROUP BY i.indexrelid, i.indisprimary
+       HAVING bool_and(a.attnotnull)
+       ORDER BY i.indisprimary DESC, count(*), 1`,
+      [oid],
+    );
+    const estimate = Number(oidRows[0].reltuples);
+    const chosen = keys[0];
+    return {
+      table,
+      columns,
+      key: chosen ? (JSON.parse(chosen.cols) as string[]) : [],
+      keySource: chosen ? (chosen.primary === 'true' ? 'primary key' : `unique index ${chosen.name}`) : 'none',
+      estimatedRows: estimate >= 0 ? estimate : undefined,
+    };
+  }
+
+  /** Kind of a --cast expression, from the type PostgreSQL gives its result. */
+  private async castKind(table: TableRef, column: string, expr: string): Promise<Pick<SourceColumn, 'kind' | 'repeated' | 'sqlType'>> {
+    let rows: Array<{ t: string; typname: string; typtype: string; elem: string | null }>;
+    try {
+      // The expression's static type, over one all-NULL row (no table rows are read).
+      rows = await this.query(
+        `SELECT format_type(t.oid, NULL) AS t, t.typname, t.typtype, et.typname AS elem
+         FROM pg_type t LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+         WHERE t.oid = (SELECT pg_typeof(${expr})::oid FROM (SELECT 1) one LEFT JOIN ${qualified(table)} ON false)`,
+      );
+    } catch (err) {
+      throw new UserError(`--cast for ${tableName(table)}.${column} does not run: ${(err as Error).message}`, { cause: err });
+    }
+    const r = rows[0];
+    const kind = r?.elem ? PG_TYPE_KINDS[r.elem] : r?.typtype === 'e' ? 'string' : r ? PG_TYPE_KINDS[r.typname] : undefined;
+    if (!r || !kind) throw unsupportedColumn(table, column, `${r?.t ?? 'unknown'} (from --cast)`);
+    return { kind, repeated: Boolean(r.elem), sqlType: `${r.t} (cast)` };
+  }
+
+  async splitPoints(info: TableInfo, parts: number): Promise<KeyTuple[]> {
+    if (parts <= 1 || info.key.length === 0) return [];
+    const keys = info.key.map(quoteIdent);
+    const rows = await this.pool!.query({
+      text: splitQuery(qualified(info.table), keys, parts),
+      values: [parts],
+      rowMode: 'array',
+    });
+    return (rows.rows as string[][]).map((r) => r.slice(1));
+  }
+
+  describeQuery(request: ChunkRequest): string {
+    return this.chunkSql(request, true).text;
+  }
+
+  /** The chunk's SELECT: keyset condition on the key, key order, LIMIT. */
+  chunkSql(request: ChunkRequest, forDisplay = false): { text: string; values: string[]; keyIndexes: number[] } {
+    const { info } = request;
+    const select = info.columns.map((c) => c.selectExpr ?? quoteIdent(c.name));
+    // Key values come back as extra columns unless the plain column is already selected.
+    const keyIndexes = info.key.map((k) => {
+      const i = info.columns.findIndex((c) => c.name === k && !c.selectExpr);
+      if (i >= 0) return i;
+      select.push(quoteIdent(k));
+      return select.length - 1;
+    });
+    const types = this.columnsOf.get(tableName(info.table));
+    const values: string[] = [];
+    const tuple = (key: KeyTuple) => {
+      const params = key.map((v, i) => {
+        values.push(v);
+        return `$${values.length}::${types?.get(info.key[i]) ?? 'text'}`;
+      });
+      return params.length === 1 ? params[0] : `(${params.join(', ')})`;
+    };
+    const keyCols = info.key.map(quoteIdent);
+    const keyExpr = keyCols.length === 1 ? keyCols[0] : `(${keyCols.join(', ')})`;
+    const where: string[] = [];
+    if (request.after) where.push(`${keyExpr} > ${forDisplay ? '<last key>' : tuple(request.after)}`);
+    if (request.upTo) where.push(`${keyExpr} <= ${forDisplay ? '<part end>' : tuple(request.upTo)}`);
+    let text = `SELECT ${select.join(', ')} FROM ${qualified(info.table)}`;
+    if (where.length) text += ` WHERE ${where.join(' AND ')}`;
+    if (keyCols.length) text += ` ORDER BY ${keyCols.join(', ')}`;
+    if (request.limit !== undefined) text += ` LIMIT ${Math.floor(request.limit)}`;
+    return { text, values, keyIndexes };
+  }
+
+  async *readChunk(request: ChunkRequest): AsyncGenerator<RowBatch> {
+    const { text, values, keyIndexes } = this.chunkSql(request);
+    const convert = this.converter(request.info);
+    const client = await this.pool!.connect();
+    let broken: Error | undefined;
+    // A connection dropped while we hold it (e.g. between batches) must not crash the process:
+    // keep the error, the next query on it fails and the engine retries.
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    try {
+      if (request.limit !== undefined) {
+        // A keyset chunk is bounded by its LIMIT: one query, handed on in batches.
+        const result = await client.query({ text, values, rowMode: 'array' });
+        const rows = result.rows as Array<Array<string | null>>;
+        for (let start = 0; start < rows.length; start += BATCH_ROWS) {
+          yield convert(rows.slice(start, start + BATCH_ROWS), keyIndexes);
+        }
+      } else {
+        // One pass over a table without a key: a server-side cursor, fetched batch by batch.
+        await client.query('BEGIN READ ONLY');
+        await client.query({ text: `DECLARE ferry_rows NO SCROLL CURSOR FOR ${text}`, values });
+        for (;;) {
+          const result = await client.query({ text: `FETCH ${BATCH_ROWS} FROM ferry_rows`, rowMode: 'array' });
+          if (result.rows.length === 0) break;
+          yield convert(result.rows as Array<Array<string | null>>, keyIndexes);
+        }
+        await client.query('COMMIT');
+      }
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      if (!broken && request.limit === undefined) await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed (or whose cursor was abandoned) is not given back to the pool.
+      client.removeListener('error', onError);
+      client.release(broken ?? (request.limit === undefined ? true : undefined));
+    }
+  }
+
+  /** Builds the function that turns raw text rows into row-message plain objects. */
+  converter(info: TableInfo): (rows: Array<Array<string | null>>, keyIndexes: number[]) => RowBatch {
+    const table = tableName(info.table);
+    const fields = info.columns.map((c) => c.name);
+    const generatedFields = fieldNames(info.columns);
+    const convs = info.columns.map((c) => this.valueConverter(c));
+    const n = convs.length;
+    return (rows, keyIndexes) => {
+      const records: object[] = new Array(rows.length);
+      let bytes = 0;
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r];
+        const rec: Record<string, unknown> = {};
+        for (let i = 0; i < n; i++) {
+          const v = row[i];
+          if (v === null) {
+            if (info.columns[i].repeated) throw nullArray(table, fields[i], keyIndexes.map((k) => row[k]));
+            continue;
+          }
+          bytes += v.length;
+          try {
+            rec[generatedFields[i]] = convs[i](v);
+          } catch (err) {
+            throw new ExtractError(`${table}: column ${fields[i]}, row with key (${keyIndexes.map((k) => row[k]).join(', ')}): ${(err as Error).message}`, { table, column: fields[i] }, { cause: err });
+          }
+        }
+        records[r] = rec;
+      }
+      const last = rows[rows.length - 1];
+      return { records, bytes, lastKey: last && keyIndexes.length ? keyIndexes.map((k) => last[k] as string) : undefined };
+    };
+  }
+
+  private valueConverter(c: SourceColumn): (text: string) => unknown {
+    const scalar = scalarConverter(c.kind, this.clock);
+    if (!c.repeated) return scalar;
+    return (text) =>
+      parseArray(text, (element) => {
+        return scalar(element);
+      }).map((v) => {
+        if (v === null) throw new Error('the array holds a NULL element, which a repeated field cannot carry; use --cast to replace NULL elements (e.g. array_remove(col, NULL)) or --exclude-columns');
+        if (Array.isArray(v)) throw new Error('multi-dimensional arrays are not supported; use --cast or --exclude-columns');
+        return v;
+      });
+  }
+
+  isTransient(err: unknown): boolean {
+    return isTransientPgError(err);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end().catch(() => undefined);
+    this.pool = undefined;
+  }
+}
+
+/** Query for the upper key of each of `parts` equal key ranges (all but the last). */
+export function splitQuery(table: string, keys: string[], _parts: number): string {
+  const list = keys.join(', ');
+  const desc = keys.map((k) => `${k} DESC`).join(', ');
+  return `WITH s AS (SELECT ${list}, ntile($1::int) OVER (ORDER BY ${list}) AS bucket FROM ${table}),
+    r AS (SELECT s.*, row_number() OVER (PARTITION BY bucket ORDER BY ${desc}) AS rn FROM s)
+    SELECT bucket, ${list} FROM r WHERE rn = 1 AND bucket < $1::int ORDER BY bucket`;
+}
+
+function nullArray(table: string, column: string, key: Array<string | null>): ExtractError {
+  return new ExtractError(
+    `${table}: column ${column} is NULL in the row with key (${key.join(', ')}); an array column is a repeated field, which cannot tell NULL from empty: ` +
+      `use --cast '${table}.${column}=coalesce(${quoteIdent(column)}, ''{}'')' if NULL may become empty, or --exclude-columns '${table}.${column}'`,
+    { table, column },
+  );
+}
+
+const DATE_TEXT = /^\d{4}-\d\d-\d\d$/;
+
+function scalarConverter(kind: ValueKind, clock: WallClock): (text: string) => unknown {
+  switch (kind) {
+    case 'bool':
+      return (v) => v === 't' || v === 'true';
+    case 'int32':
+    case 'double':
+    case 'float':
+      return Number;
+    case 'int64':
+      return int64FromText;
+    case 'decimal':
+    case 'string':
+    case 'uuid':
+    case 'time':
+      return (v) => v;
+    case 'bytes':
+      return (v) => Buffer.from(v.slice(2), 'hex');
+    case 'date':
+      return (v) => {
+        if (!DATE_TEXT.test(v)) throw new Error(`date ${v} has no YYYY-MM-DD form (infinity or BC); use --cast to turn it into text`);
+        return v;
+      };
+    case 'timestamp_local':
+    case 'timestamp_instant':
+    case 'timestamp_offset':
+      return (v) => {
+        const t = parseTimestampText(v);
+        if (!t) throw new Error(`timestamp ${v} is not a point in time ferry can carry (infinity or BC); use --cast to turn it into text`);
+        const seconds = t.offsetSeconds !== undefined ? t.wallSeconds - t.offsetSeconds : clock.toUtcSeconds(t.wallSeconds);
+        return { seconds, nanos: t.nanos };
+      };
+  }
+}
+
+const TRANSIENT_PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '57014', '53300', '08000', '08001', '08003', '08004', '08006']);
+const TRANSIENT_NET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export function isTransientPgError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (e.code && (TRANSIENT_PG_CODES.has(e.code) || TRANSIENT_NET_CODES.has(e.code))) return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e.message ?? '');
+}

@@ -1,0 +1,112 @@
+// What the extraction engine needs from a database: one implementation per dialect
+// (postgres-source.ts, mssql-source.ts). A source knows its SQL, its catalog and how to turn its
+// driver's values into the row message's plain values; the engine owns planning, chunking,
+// retries, rate limits, checkpoints and dump writing.
+import type { SourceColumn, TableRef } from './row-schema.ts';
+
+/** A key tuple as text, in key-column order (JSON-safe: it goes into the manifest's checkpoints). */
+export type KeyTuple = string[];
+
+export interface TableInfo {
+  table: TableRef;
+  columns: SourceColumn[];
+  /** Primary key, else the narrowest unique key on NOT NULL columns; empty when there is none. */
+  key: string[];
+  /** Where `key` came from, for the summary: "primary key", "unique index ux_…", "--key". */
+  keySource: string;
+  /** The server's row-count estimate (statistics), if it has one. */
+  estimatedRows?: number;
+}
+
+/** Per-column choices from the command line. */
+export interface ColumnOptions {
+  /** Columns left out (names as in the source). */
+  exclude: Set<string>;
+  /** Column → SQL expression selected instead of the column (e.g. a CAST to a supported type). */
+  casts: Map<string, string>;
+}
+
+export interface ChunkRequest {
+  info: TableInfo;
+  /** Exclusive lower bound (rows after this key); none = from the start. */
+  after?: KeyTuple;
+  /** Inclusive upper bound (the end of a key-range part); none = to the end. */
+  upTo?: KeyTuple;
+  /** At most this many rows; none = every row (one pass, for tables without a key). */
+  limit?: number;
+}
+
+/** A batch of converted rows; `lastKey` is the key of the batch's last row (unset without a key). */
+export interface RowBatch {
+  records: object[];
+  lastKey?: KeyTuple;
+  /** Approximate size of the rows as read (for MB/s). */
+  bytes: number;
+}
+
+export interface SourceOrigin {
+  source: 'postgres' | 'mssql';
+  server: string;
+  database: string;
+}
+
+export interface SourceOptions {
+  url: string;
+  /** Connections (and so queries) at once. */
+  connections: number;
+  /** Zone of timezone-less datetime values (IANA name). */
+  sourceTimezone: string;
+  /** Isolation level name as given on the command line; each source maps or refuses it. */
+  isolation?: string;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export interface Source {
+  readonly origin: SourceOrigin;
+  connect(): Promise<void>;
+  /** Every user table (not views, not system tables). */
+  listTables(): Promise<TableRef[]>;
+  /** Finds a table by exact name; undefined when it does not exist. */
+  findTable(schema: string | undefined, name: string): Promise<TableRef | undefined>;
+  /**
+   * Columns with their value kinds, key and row estimate. An unsupported column type throws
+   * an ExtractError naming table and column and the ways out (--exclude-columns, --cast).
+   */
+  introspect(table: TableRef, columns: ColumnOptions): Promise<TableInfo>;
+  /** Upper bounds of parts 1..n-1 splitting the table into about `parts` equal key ranges. */
+  splitPoints(info: TableInfo, parts: number): Promise<KeyTuple[]>;
+  /** The rows of one chunk in key order, as converted batches (bounded in size). */
+  readChunk(request: ChunkRequest): AsyncGenerator<RowBatch>;
+  /** The SELECT a chunk runs, for the dump header's origin.query. */
+  describeQuery(request: ChunkRequest): string;
+  /** Whether an error is worth retrying (dropped connection, deadlock victim, timeout). */
+  isTransient(err: unknown): boolean;
+  close(): Promise<void>;
+}
+
+/** A failure tied to a table (and column, when there is one); the CLI prints it as one line. */
+export class ExtractError extends Error {
+  constructor(
+    message: string,
+    readonly context: { table?: string; column?: string; part?: number; chunk?: number } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ExtractError';
+  }
+}
+
+export function tableName(t: TableRef): string {
+  return `${t.schema}.${t.name}`;
+}
+
+/** The message every source gives for a column type it cannot carry exactly. */
+export function unsupportedColumn(table: TableRef, column: string, sqlType: string, why = 'is not supported'): ExtractError {
+  const t = tableName(table);
+  return new ExtractError(
+    `${t}: column ${column} has type ${sqlType}, which ${why}; leave it out with --exclude-columns '${t}.${column}' ` +
+      `or select it as a supported type with --cast '${t}.${column}=<SQL expression>' (e.g. a CAST to text)`,
+    { table: t, column },
+  );
+}
