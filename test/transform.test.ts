@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DumpReader, decodePayload, readEnvelope, type EventRecord } from '../dumps/index.ts';
 import { generateTypes } from '../transform/codegen.ts';
 import { runTransformJob, type TransformJobOptions } from '../transform/engine.ts';
-import { entityId, eventId } from '../transform/ids.ts';
+import { FERRY_ID_NAMESPACE, entityId, eventId, uuidv5 } from '../transform/ids.ts';
+import { createHash } from 'node:crypto';
 import { COUNTRY_NAMES, CREATED_AT, FAVORITES_TRANSFORM, MEMBERS_TRANSFORM, writeLegacyDumps, writeProject } from './fixtures/transform-project.ts';
 import { runFerry, tempDir } from './helpers.ts';
 
@@ -57,6 +58,23 @@ beforeAll(async () => {
 });
 
 describe('ferry transform', () => {
+  it('computes UUID v5 ids exactly as RFC 9562 (SHA-1 checked against node:crypto)', () => {
+    const reference = (name: string, ns: string) => {
+      const h = createHash('sha1').update(Buffer.from(ns.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+      h[6] = (h[6] & 0x0f) | 0x50;
+      h[8] = (h[8] & 0x3f) | 0x80;
+      const x = h.toString('hex', 0, 16);
+      return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+    };
+    // The RFC's own example: v5 of "www.example.com" in the DNS namespace.
+    expect(uuidv5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    for (const name of ['', 'member:1', 'Åsa:ääkkönen', 'x'.repeat(47), 'y'.repeat(48), 'z'.repeat(200), 'dbo.Members\n[10]\nMemberRegistered\n0']) {
+      expect(uuidv5(name, FERRY_ID_NAMESPACE)).toBe(reference(name, FERRY_ID_NAMESPACE));
+    }
+    expect(entityId('member', 42)).toBe(reference('member:42', FERRY_ID_NAMESPACE));
+    expect(entityId('member', '6BA7B810-9DAD-11D1-80B4-00C04FD430C8')).toBe(entityId('member', '6ba7b810-9dad-11d1-80b4-00c04fd430c8'));
+  });
+
   it('generates row and event types from the dumps and the .proto files', async () => {
     const types = await readFile(path.join(work, 'project', 'generated', 'ferry-types.ts'), 'utf8');
     expect(types).toContain('export interface DboMembersRow {');

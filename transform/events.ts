@@ -121,16 +121,15 @@ function toTimestamp(v: unknown, path: string): unknown {
 }
 
 /** An event time as seconds + nanos (for the envelope and for ordering) and ISO text. */
-export function eventTime(occurredAt: unknown): { seconds: number; nanos: number; iso: string } {
+export function eventTime(occurredAt: unknown): { seconds: number; nanos: number } {
   if (occurredAt instanceof Date) {
     const ms = occurredAt.getTime();
     if (Number.isNaN(ms)) throw new EventPayloadError('occurredAt is an invalid Date');
-    return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1e6, iso: occurredAt.toISOString() };
+    return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1e6 };
   }
   if (typeof occurredAt === 'string') {
     try {
-      const ts = isoToTimestamp(occurredAt);
-      return { ...ts, iso: occurredAt };
+      return isoToTimestamp(occurredAt);
     } catch (err) {
       throw new EventPayloadError(`occurredAt: ${(err as Error).message}`);
     }

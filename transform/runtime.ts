@@ -1,7 +1,7 @@
 // Runs user transforms over rows and builds encoded event envelopes. The same code runs in worker
 // threads (one block at a time), in the main thread (--workers 0) and in the testing helper.
 import protobuf from 'protobufjs';
-import { DumpError, ENVELOPE_TYPE, eventSchema, fromDescriptorSet, makeEnvelope } from '../dumps/index.ts';
+import { DumpError, ENVELOPE_TYPE, eventSchema, fromDescriptorSet } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
 import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from './definition.ts';
 import { EventPayloadError, eventTime, eventTypes, payloadNormalizer } from './events.ts';
@@ -87,6 +87,10 @@ export interface BuiltEvent {
   nanos: number;
 }
 
+function rowError(source: RowSource, row: Row, error: string, cause: unknown): TransformRowError {
+  return new TransformRowError({ table: source.table, file: source.file, block: source.block, row: source.row, error, rowText: describeRow(row) }, { cause });
+}
+
 /** Lookup key text of key values (same rules as ids: numbers and bigints alike). */
 export function lookupKey(values: readonly unknown[]): string {
   return values.map((v) => keyText(v as KeyValue)).join(':');
@@ -121,14 +125,12 @@ export class TransformRuntime {
   }
 
   /** Runs the table's transform on one row and builds its envelopes (throws TransformRowError). */
-  transformRow(def: TransformDefinition, row: Row, source: RowSource, keyFields: readonly string[]): BuiltEvent[] {
-    const fail = (error: string, cause?: unknown) =>
-      new TransformRowError({ table: source.table, file: source.file, block: source.block, row: source.row, error, rowText: describeRow(row) }, { cause });
+  transformRow(def: TransformDefinition, row: Row, source: RowSource, keyFields: readonly string[], ctx = this.context(source)): BuiltEvent[] {
     let result: unknown;
     try {
-      result = def.run(row, this.context(source));
+      result = def.run(row, ctx);
     } catch (err) {
-      throw fail(`transform threw: ${err instanceof Error ? err.message : String(err)}`, err);
+      throw rowError(source, row, `transform threw: ${err instanceof Error ? err.message : String(err)}`, err);
     }
     if (result === undefined || result === null) return [];
     const emitted = (Array.isArray(result) ? result : [result]) as EmittedEvent[];
@@ -141,7 +143,7 @@ export class TransformRuntime {
         built.push(this.buildEvent(def, e, source.table, key, index));
       } catch (err) {
         const what = e && typeof e === 'object' && typeof e.type === 'string' ? `event ${index} (${e.type})` : `event ${index}`;
-        throw fail(`${what} is invalid: ${(err as Error).message}`, err);
+        throw rowError(source, row, `${what} is invalid: ${(err as Error).message}`, err);
       }
     }
     return built;
@@ -157,17 +159,21 @@ export class TransformRuntime {
     if (!aggregateType) throw new EventPayloadError('no aggregateType: set it in the event meta or on the transform');
     if (typeof meta.aggregateId !== 'string' || !meta.aggregateId) throw new EventPayloadError('aggregateId must be a non-empty string');
     const payload = payloadNormalizer(type)(e.payload, 'payload') as object;
-    const envelope = makeEnvelope(this.root, {
+    const problem = type.verify(payload);
+    if (problem) throw new EventPayloadError(`payload is invalid: ${problem}`);
+    // The same record as dumps/event-envelope.ts makeEnvelope builds, without its ISO round trip
+    // and fromObject copy (the payload is already normalized for encoding): this is the hot path.
+    const envelope = {
       id: eventId(table, key, e.type, index),
       type: e.type,
-      occurredAt: time.iso,
-      aggregateType,
-      aggregateId: meta.aggregateId,
+      occurred_at: { seconds: time.seconds, nanos: time.nanos },
+      aggregate_type: aggregateType,
+      aggregate_id: meta.aggregateId,
       source: { table, key, index },
-      schemaVersion: meta.schemaVersion ?? 1,
-      payloadType: type.fullName.slice(1),
-      payload,
-    });
+      schema_version: meta.schemaVersion ?? 1,
+      payload_type: type.fullName.slice(1),
+      payload: type.encode(payload as protobuf.Message).finish(),
+    };
     return { envelope, type: e.type, seconds: time.seconds, nanos: time.nanos };
   }
 
@@ -197,6 +203,7 @@ export class TransformRuntime {
     const rejects: Reject[] = [];
     const maxRejects = this.options.maxRejectsPerBlock ?? Infinity;
     const source: RowSource = { table: spec.table, file: spec.file, block: task.block, row: 0 };
+    const ctx = this.context(source);
     let rows = 0;
     let events = 0;
     const limit = task.limitRows ?? Infinity;
@@ -214,7 +221,7 @@ export class TransformRuntime {
         rows++;
         let built: BuiltEvent[];
         try {
-          built = this.transformRow(def, row, source, spec.keyFields);
+          built = this.transformRow(def, row, source, spec.keyFields, ctx);
         } catch (err) {
           if (!(err instanceof TransformRowError)) throw err;
           rejects.push({ ...err.reject, record: Uint8Array.from(bytes) });
