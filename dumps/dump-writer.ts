@@ -24,6 +24,8 @@ export interface DumpWriterOptions {
   blockRecords?: number;
   /** zlib level, 1 (fast) to 9 (small). */
   level?: number;
+  /** Trailer `finishedAt`; fixed by writers whose output must be byte-identical across runs. */
+  finishedAt?: string;
 }
 
 export type HeaderInit = Omit<DumpHeader, 'formatVersion' | 'createdAt' | 'properties' | 'columns' | 'primaryKey' | 'origin'> &
@@ -54,7 +56,7 @@ export class DumpWriter {
     private readonly tempFile: string,
     private readonly fh: FileHandle,
     readonly header: DumpHeader,
-    private readonly options: Required<DumpWriterOptions>,
+    private readonly options: Required<Omit<DumpWriterOptions, 'finishedAt'>> & Pick<DumpWriterOptions, 'finishedAt'>,
   ) {
     this.recordType = fromDescriptorSet(header.descriptorSet).lookupType(header.recordType);
   }
@@ -75,6 +77,7 @@ export class DumpWriter {
       blockBytes: options.blockBytes ?? 1024 * 1024,
       blockRecords: options.blockRecords ?? 50_000,
       level: options.level ?? 3,
+      finishedAt: options.finishedAt,
     });
     try {
       await w.writeMember('H', frame(encodeHeader(header)));
@@ -99,6 +102,16 @@ export class DumpWriter {
     }
   }
 
+  /**
+   * Adds one whole block of records that are already encoded and length-prefixed (e.g. by worker
+   * threads, so the writing thread does not encode them again). Records written before are flushed
+   * as their own block first.
+   */
+  async writeFramedBlock(framed: Uint8Array, records: number): Promise<void> {
+    await this.flushBlock();
+    if (records > 0) await this.emitBlock(framed, records);
+  }
+
   /** Ends the current block early (e.g. at a chunk boundary, so blocks map to resumable units). */
   async flushBlock(): Promise<void> {
     if (this.blockRecordCount === 0) return;
@@ -106,6 +119,10 @@ export class DumpWriter {
     const records = this.blockRecordCount;
     this.writer = protobuf.Writer.create();
     this.blockRecordCount = 0;
+    await this.emitBlock(payload, records);
+  }
+
+  private async emitBlock(payload: Uint8Array, records: number): Promise<void> {
     const firstRecord = this.records;
     this.records += records;
     this.uncompressed += payload.length;
@@ -133,7 +150,7 @@ export class DumpWriter {
     try {
       await this.flushBlock();
       await this.pending;
-      const trailer: DumpTrailer = { records: this.records, blocks: this.blocks, finishedAt: new Date().toISOString() };
+      const trailer: DumpTrailer = { records: this.records, blocks: this.blocks, finishedAt: this.options.finishedAt ?? new Date().toISOString() };
       await this.writeMember('T', frame(encodeTrailer(trailer)));
       await this.fh.sync();
       await this.fh.close();

@@ -35,8 +35,15 @@ export async function loadConfig(file = 'ferry.config.ts'): Promise<LoadedConfig
   try {
     mod = (await import(pathToFileURL(absolute).href)) as { default?: FerryConfig };
   } catch (err) {
-    throw new UserError(`config file ${file} does not load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new UserError(`config file ${file} does not load: ${firstProblem(err)}`, { cause: err });
   }
   if (!mod.default || typeof mod.default !== 'object') throw new UserError(`config file ${file} must "export default defineConfig({...})"`);
   return { config: mod.default, file: absolute, dir: path.dirname(absolute) };
+}
+
+/** The line of a load error that says what and where (esbuild puts it after "Transform failed with 1 error:"). */
+function firstProblem(err: unknown): string {
+  const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+  const detail = /^Transform failed with \d+ errors?:?$/.test(lines[0] ?? '') ? lines[1] : lines[0];
+  return detail ?? 'unknown error';
 }

@@ -1,5 +1,72 @@
-// The transform part of ferry.config.ts. (Issue #4 fills this in.)
-export interface TransformDefinition {
-  /** Source table, `schema.table`, as named in the table dumps. */
+// The transform part of ferry.config.ts: what a user writes, and what ferry hands to it.
+//
+// Types flow from the dumps and the .proto files: `ferry transform codegen` writes `Tables` (one
+// row interface per table dump) and `Events` (one payload interface per event message), and
+// `Transform<'dbo.Members'>` = TransformDefinition<Tables['dbo.Members'], Events, 'dbo.Members', Tables>.
+// With those, a transform that names an unknown event, misses a required payload field, or gives
+// a field the wrong type does not compile.
+
+/** A value that can be part of a key: for ctx.id and ctx.lookup. */
+export type KeyValue = string | number | bigint | boolean | Date | Uint8Array | null;
+
+export interface EventMeta {
+  /** When it happened (from the row). A Date (millisecond precision) or an ISO-8601 string with zone (up to ns). */
+  occurredAt: Date | string;
+  /** The stream the event belongs to, e.g. 'member'. Defaults to the transform's `aggregateType`. */
+  aggregateType?: string;
+  /** The aggregate's id, usually ctx.id('member', row.Id). */
+  aggregateId: string;
+  /** Payload schema version; 1 unless given. */
+  schemaVersion?: number;
+}
+
+declare const emittedEvent: unique symbol;
+
+/** An event as a transform returns it; made only by ctx.event, so its payload was type-checked. */
+export interface EmittedEvent<Type extends string = string> {
+  readonly [emittedEvent]?: Type;
+  readonly type: Type;
+  readonly payload: object;
+  readonly meta: EventMeta;
+}
+
+/** Where the row being transformed is, for messages (ferry reports it by itself on errors). */
+export interface RowSource {
   table: string;
+  file: string;
+  block: number;
+  /** Index of the row in its block. */
+  row: number;
+}
+
+export interface TransformContext<Events = any, Tables = any> {
+  /**
+   * A deterministic UUID (v5, fixed ferry namespace) for a legacy entity: the same on every run and
+   * machine, so ctx.id('member', row.SenderId) in one transform equals ctx.id('member', row.Id) in
+   * another. Numbers and bigints with the same value give the same id.
+   */
+  id(kind: string, ...key: KeyValue[]): string;
+  /** Builds one event of a type declared in the event schemas. */
+  event<K extends keyof Events & string>(type: K, payload: Events[K], meta: EventMeta): EmittedEvent;
+  /** A row of a reference table (declared in `lookups`) by its primary key, loaded in memory before the run. */
+  lookup<T extends keyof Tables & string>(table: T, ...key: KeyValue[]): Tables[T] | undefined;
+  readonly source: RowSource;
+}
+
+export type TransformResult = EmittedEvent | readonly EmittedEvent[] | null | undefined | void;
+
+export interface TransformDefinition<Row = any, Events = any, Table extends string = string, Tables = any> {
+  /** Source table, `schema.table`, as named in the table dumps. */
+  table: Table;
+  /**
+   * Columns the transform reads, checked against the dump before any work is done. When left out,
+   * ferry finds them in the source of `run` (accesses like `row.Name` and destructuring of `row`).
+   */
+  columns?: ReadonlyArray<keyof Row & string>;
+  /** Reference tables loaded into memory before the run, for ctx.lookup (keep them small). */
+  lookups?: ReadonlyArray<keyof Tables & string>;
+  /** Default aggregate type of the events this transform builds. */
+  aggregateType?: string;
+  /** Turns one row into zero, one or many events. Pure: no I/O, no clocks, no randomness. */
+  run(row: Row, ctx: TransformContext<Events, Tables>): TransformResult;
 }

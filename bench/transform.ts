@@ -1,0 +1,121 @@
+// ferry transform on a 1,000,000-row table dump (one event per row) against the raw limit measured
+// in the same run: gunzip + protobufjs decode of the same dump, with no transform.
+// `npm run bench -- transform [--rows N] [--workers N]`
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { parseProto, toDescriptorSet, writeDump } from '../dumps/index.ts';
+import { unframe } from '../dumps/framing.ts';
+import { defaultWorkers, runTransformJob, type Order } from '../transform/engine.ts';
+import { measure, reportFigure } from './report.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const gunzip = promisify(zlib.gunzip);
+
+const TABLE_PROTO = `syntax = "proto3"; package legacy.dbo;
+message Messages { int64 Id = 1; int32 SenderId = 2; int32 RecipientId = 3; optional string Body = 4; google.protobuf.Timestamp SentAt = 5; bool IsRead = 6; }`;
+const COLUMNS = [
+  { name: 'Id', sqlType: 'bigint', nullable: false },
+  { name: 'SenderId', sqlType: 'int', nullable: false },
+  { name: 'RecipientId', sqlType: 'int', nullable: false },
+  { name: 'Body', sqlType: 'nvarchar(max)', nullable: true },
+  { name: 'SentAt', sqlType: 'datetime2', nullable: false },
+  { name: 'IsRead', sqlType: 'bit', nullable: false },
+];
+const EVENT_PROTO = `syntax = "proto3"; package dating.messages;
+message MessageSent { string message_id = 1; string sender_id = 2; string recipient_id = 3; optional string body = 4; google.protobuf.Timestamp sent_at = 5; bool read = 6; }`;
+
+function transformSource(apiImport: string): string {
+  return `import { defineTransform, type TransformDefinition } from '${apiImport}';
+interface Row { Id: bigint; SenderId: number; RecipientId: number; Body: string | null; SentAt: Date; IsRead: boolean }
+interface Events { MessageSent: { message_id: string; sender_id: string; recipient_id: string; body?: string | null; sent_at: Date | string; read: boolean } }
+export default defineTransform<TransformDefinition<Row, Events, 'dbo.Messages'>>({
+  table: 'dbo.Messages',
+  aggregateType: 'conversation',
+  run(row, ctx) {
+    const sender = ctx.id('member', row.SenderId);
+    return ctx.event('MessageSent', {
+      message_id: ctx.id('message', row.Id), sender_id: sender, recipient_id: ctx.id('member', row.RecipientId),
+      body: row.Body, sent_at: row.SentAt, read: row.IsRead,
+    }, { occurredAt: row.SentAt, aggregateId: sender });
+  },
+});
+`;
+}
+
+function* rows(count: number) {
+  for (let i = 0; i < count; i++) {
+    yield {
+      Id: String(i + 1), SenderId: (i * 7919) % 40_000, RecipientId: (i * 104_729) % 40_000,
+      Body: i % 20 === 0 ? undefined : `Hei! Mitä kuuluu? Viesti numero ${i}. `.repeat(1 + (i % 4)),
+      // Not in key order, so the ordering has real work to do.
+      SentAt: { seconds: 1_400_000_000 + ((i * 7919) % count) * 13, nanos: (i % 1000) * 1000 },
+      IsRead: i % 3 === 0,
+    };
+  }
+}
+
+function flag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+export default async function run(args: string[] = []): Promise<void> {
+  const count = flag(args, '--rows', 1_000_000);
+  const workers = flag(args, '--workers', defaultWorkers());
+  const dir = process.env.FERRY_BENCH_DIR ?? (await mkdtemp(path.join(os.tmpdir(), 'ferry-bench-transform-')));
+  try {
+    const dumps = path.join(dir, 'dumps');
+    await mkdir(dumps, { recursive: true });
+    const root = parseProto([TABLE_PROTO]);
+    const type = root.lookupType('legacy.dbo.Messages');
+    const file = path.join(dumps, 'dbo.Messages.pb.gz');
+    process.stderr.write(`writing ${count} rows to ${file} ...\n`);
+    await writeDump(file, {
+      kind: 'TABLE', name: 'dbo.Messages', recordType: 'legacy.dbo.Messages', descriptorSet: toDescriptorSet(root),
+      columns: COLUMNS.map((c) => ({ ...c, field: c.name, fieldNumber: type.fields[c.name].id })), primaryKey: ['Id'],
+    }, rows(count));
+
+    const project = path.join(dir, 'project');
+    await mkdir(project, { recursive: true });
+    await writeFile(path.join(project, 'package.json'), '{ "type": "module" }\n');
+    await writeFile(path.join(project, 'messages.proto'), EVENT_PROTO);
+    const api = path.relative(project, path.join(ROOT, 'transform', 'api.ts')).split(path.sep).join('/');
+    const lib = path.relative(project, path.join(ROOT, 'lib', 'config.ts')).split(path.sep).join('/');
+    await writeFile(path.join(project, 'messages.ts'), transformSource(api));
+    await writeFile(path.join(project, 'ferry.config.ts'), `import { defineConfig } from '${lib}';
+import messages from './messages.ts';
+export default defineConfig({ eventSchemas: ['messages.proto'], transforms: [messages] });
+`);
+
+    // The raw limit: gunzip the whole file (every gzip member) and decode every record.
+    const raw = await measure(async () => {
+      const all = await gunzip(await readFile(file));
+      const frames = [...unframe(all)];
+      for (let i = 1; i < frames.length - 1; i++) type.decode(frames[i]);
+      return frames.length - 2;
+    });
+    if (raw.result !== count) throw new Error(`raw read ${raw.result} of ${count} rows`);
+    const limit = count / raw.seconds;
+
+    for (const order of ['none', 'occurred_at'] as Order[]) {
+      const out = path.join(dir, `out-${order}`);
+      const m = await measure(() => runTransformJob({
+        inDir: dumps, outDir: out, configFile: path.join(project, 'ferry.config.ts'), order, workers, typecheck: false, quiet: true,
+        tmpDir: dir, memoryMb: 256,
+      }));
+      const s = m.result;
+      if (s.rows !== count || s.events !== count) throw new Error(`transformed ${s.rows} rows into ${s.events} events, expected ${count}`);
+      const what = `gunzip + decode of the same dump, no transform`;
+      process.stderr.write(`--order ${order}: ${m.seconds.toFixed(1)}s, ${workers} workers, peak RSS ${Math.round(m.peakRssMb)} MB${s.sort ? `, ${s.sort.runs} sorted runs spilled` : ''}\n`);
+      reportFigure({ name: `transform rows (--order ${order})`, value: count / m.seconds, unit: 'rows/s', limit, limitWhat: what });
+      reportFigure({ name: `transform events (--order ${order})`, value: s.events / m.seconds, unit: 'events/s', limit, limitUnit: 'rows/s', limitWhat: what });
+      await rm(out, { recursive: true, force: true });
+    }
+  } finally {
+    if (!process.env.FERRY_BENCH_DIR) await rm(dir, { recursive: true, force: true });
+  }
+}

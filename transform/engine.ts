@@ -1,0 +1,376 @@
+// `ferry transform`: table dumps → user transforms (in worker threads) → event dumps.
+// Blocks stream through a bounded window; results are taken in block order, so the output is the
+// same whatever the worker count. Outputs are written to a staging folder beside --out and moved
+// in only when everything succeeded (a failed run leaves the previous outputs as they were).
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import { DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type HeaderInit } from '../dumps/index.ts';
+import { unframe } from '../dumps/framing.ts';
+import { UserError } from '../lib/errors.ts';
+import { Progress, formatCount } from '../lib/progress.ts';
+import { ExternalSorter, type SortStats } from './external-sort.ts';
+import {
+  checkTransforms, closeAll, keyFieldsOf, loadLookups, loadTransforms, openTableDumps, parseSample, planBlocks,
+  type PlannedBlock, type Sample,
+} from './inputs.ts';
+import { TransformRuntime, TransformRowError, type BlockResult, type BlockTask, type InputSpec, type Reject } from './runtime.ts';
+import { typecheckConfig } from './typecheck.ts';
+import { WorkerPool, orderedResults } from './worker-pool.ts';
+
+export type Order = 'none' | 'occurred_at';
+
+export interface TransformJobOptions {
+  inDir: string;
+  /** Required unless dryRun. */
+  outDir?: string;
+  configFile: string;
+  order?: Order;
+  /** "N" rows per table or "P%" of each table's blocks. */
+  sample?: string;
+  dryRun?: boolean;
+  /** Worker threads; 0 runs transforms in the main thread. Default min(cores, 4). */
+  workers?: number;
+  /** Rejected rows tolerated (written to rejects.pb.gz); default 0: stop at the first. */
+  maxErrors?: number;
+  /** Memory budget of the ordering (external sort), in MiB. */
+  memoryMb?: number;
+  /** Where sorted runs are spilled (default: the OS temp folder). */
+  tmpDir?: string;
+  /** Type-check the config and transforms first (default true). */
+  typecheck?: boolean;
+  /** Dry run: how many of the first events to return. */
+  showEvents?: number;
+  /** No live progress on stderr. */
+  quiet?: boolean;
+}
+
+export interface TableSummary {
+  table: string;
+  files: number;
+  rows: number;
+  events: number;
+  rejected: number;
+}
+
+export interface OutputSummary {
+  file: string;
+  events: number;
+  blocks: number;
+  bytes: number;
+}
+
+export interface TransformSummary {
+  command: 'transform';
+  ok: true;
+  in: string;
+  out: string | null;
+  order: Order;
+  dryRun: boolean;
+  sample: string | null;
+  workers: number;
+  rows: number;
+  events: number;
+  rejected: number;
+  seconds: number;
+  rowsPerSecond: number;
+  eventsPerSecond: number;
+  tables: TableSummary[];
+  eventTypes: Array<{ type: string; events: number }>;
+  outputs: OutputSummary[];
+  rejectsFile: string | null;
+  /** Table dumps in --in without a transform (reference tables excluded). */
+  skippedTables: string[];
+  sort: (SortStats & { memoryMb: number }) | null;
+  /** Dry run: the first events, decoded. */
+  firstEvents?: object[];
+}
+
+export const EVENTS_FILE = 'events.pb.gz';
+export const REJECTS_FILE = 'rejects.pb.gz';
+const OUTPUT_BLOCK_RECORDS = 50_000;
+const OUTPUT_BLOCK_BYTES = 1024 * 1024;
+
+const REJECT_PROTO = `syntax = "proto3"; package ferry.transform;
+// A row a transform could not turn into valid events (ferry transform --max-errors).
+message Reject { string table = 1; string file = 2; uint32 block = 3; uint32 row = 4; string error = 5; string row_json = 6; bytes record = 7; }`;
+const REJECT_DESCRIPTOR = toDescriptorSet(parseProto([REJECT_PROTO]));
+
+class TransformProgress extends Progress {
+  events = 0;
+  override line(): string {
+    const s = Math.max(this.elapsedSeconds(), 1e-9);
+    return `${super.line()}, ${formatCount(this.events)} events (${formatCount(this.events / s)}/s)`;
+  }
+}
+
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), 4));
+}
+
+export async function runTransformJob(options: TransformJobOptions): Promise<TransformSummary> {
+  const order = options.order ?? 'none';
+  const dryRun = Boolean(options.dryRun);
+  const maxErrors = options.maxErrors ?? 0;
+  const workers = options.workers ?? defaultWorkers();
+  const memoryMb = options.memoryMb ?? 512;
+  if (!dryRun && !options.outDir) throw new UserError('--out DIR is required (or use --dry-run)');
+  const sample: Sample | undefined = options.sample ? parseSample(options.sample) : undefined;
+  const started = performance.now();
+
+  if (options.typecheck ?? true) await typecheckConfig(options.configFile);
+  const { transforms, eventProtos } = await loadTransforms(options.configFile);
+  let runtime: TransformRuntime;
+  try {
+    runtime = new TransformRuntime({ transforms, eventProtos });
+  } catch (err) {
+    throw new UserError(`event schemas do not parse: ${(err as Error).message}`);
+  }
+
+  const tables = await openTableDumps(options.inDir);
+  let pool: WorkerPool | undefined;
+  let sorter: ExternalSorter | undefined;
+  const outDir = options.outDir ? path.resolve(options.outDir) : undefined;
+  const staging = outDir && !dryRun ? path.join(path.dirname(outDir), `.${path.basename(outDir)}.ferry-transform-${process.pid}`) : undefined;
+  const openWriters = new Set<DumpWriter>();
+  let succeeded = false;
+  try {
+    checkTransforms(transforms, tables, options.inDir);
+    const transformed = [...transforms].sort((a, b) => a.table.localeCompare(b.table));
+    const lookupTables = new Set(transforms.flatMap((t) => t.lookups ?? []));
+    const lookups = await loadLookups(lookupTables, tables);
+
+    // Input files in sorted path order; the position is the file's part of the ordering tie-break.
+    const files = transformed.flatMap((t) => tables.get(t.table)!.readers.map((reader) => ({ reader, table: t.table })));
+    files.sort((a, b) => (a.reader.file < b.reader.file ? -1 : a.reader.file > b.reader.file ? 1 : 0));
+    const specs: InputSpec[] = files.map(({ reader, table }, ordinal) => ({
+      ordinal, table, file: reader.file, recordType: reader.header.recordType, descriptorSet: reader.header.descriptorSet, keyFields: keyFieldsOf(reader.header),
+    }));
+    const plan: PlannedBlock[] = [];
+    for (const t of transformed) {
+      const readers = files.map((f, ordinal) => ({ ...f, ordinal })).filter((f) => f.table === t.table);
+      plan.push(...planBlocks(readers, sample));
+    }
+    plan.sort((a, b) => a.ordinal - b.ordinal || a.block - b.block);
+    const totalRows = plan.reduce((s, b) => s + (b.limitRows ?? b.records), 0);
+
+    runtime = new TransformRuntime({ transforms, eventProtos, lookups, sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors });
+    for (const spec of specs) runtime.addInput(spec);
+    if (workers > 0) {
+      pool = await WorkerPool.start(workers, {
+        configFile: path.resolve(options.configFile), eventProtos, inputs: specs, lookups, sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
+      });
+    }
+    const mainRuntime = runtime;
+    const run = pool ? (t: BlockTask) => pool!.run(t) : async (t: BlockTask) => mainRuntime.processBlock(t);
+
+    // Outputs are stamped with the newest input's creation time, not the clock: re-runs are byte-identical.
+    const stamp = files.map((f) => f.reader.header.createdAt).sort().at(-1) ?? new Date(0).toISOString();
+    const header = (name: string, properties: Record<string, string>): HeaderInit => ({
+      kind: 'EVENTS', name, recordType: ENVELOPE_TYPE, descriptorSet: mainRuntime.descriptorSet, createdAt: stamp,
+      origin: { source: 'transform', startedAt: stamp, toolVersion: 'ferry 0.1.0' },
+      properties: { order, sample: options.sample ?? '', ...properties },
+    });
+    const writerOptions = { finishedAt: stamp, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES };
+    const createWriter = async (name: string, init: HeaderInit) => {
+      const w = await DumpWriter.create(path.join(staging!, name), init, writerOptions);
+      openWriters.add(w);
+      return w;
+    };
+    const closeWriter = async (w: DumpWriter): Promise<DumpSummary> => {
+      openWriters.delete(w);
+      return w.close();
+    };
+    if (staging) {
+      await mkdir(outDir!, { recursive: true });
+      await rm(staging, { recursive: true, force: true });
+      await mkdir(staging, { recursive: true });
+    }
+
+    const progress = new TransformProgress({ label: 'transform', unit: 'rows', total: totalRows, quiet: options.quiet });
+    const perTable = new Map<string, TableSummary>(
+      transformed.map((t) => [t.table, { table: t.table, files: tables.get(t.table)!.readers.length, rows: 0, events: 0, rejected: 0 }]),
+    );
+    const perType = new Map<string, number>();
+    const outputs: OutputSummary[] = [];
+    const firstEvents: object[] = [];
+    const showEvents = options.showEvents ?? 10;
+    let rejected = 0;
+    let rejectsWriter: DumpWriter | undefined;
+    let current: { input: number; writer: DumpWriter } | undefined;
+    if (order === 'occurred_at' && !dryRun) sorter = new ExternalSorter({ budgetBytes: memoryMb * 1024 * 1024, tmpDir: options.tmpDir });
+
+    const readTasks = async function* (): AsyncGenerator<BlockTask> {
+      for (const p of plan) {
+        const payload = await p.reader.readBlock(p.block);
+        yield { input: p.ordinal, block: p.block, payload, records: p.records, limitRows: p.limitRows };
+      }
+    };
+    const envelopeType = mainRuntime.root.lookupType(ENVELOPE_TYPE);
+    const window = Math.max(2, workers * 2);
+
+    for await (const result of orderedResults(readTasks(), run, window)) {
+      const spec = specs[result.input];
+      const t = perTable.get(spec.table)!;
+      for (const reject of result.rejects) {
+        rejected++;
+        t.rejected++;
+        if (rejected > maxErrors) throw rejectError(reject, maxErrors);
+        rejectsWriter ??= dryRun ? undefined : await createWriter(REJECTS_FILE, {
+          kind: 'REJECTS', name: 'rejects', recordType: 'ferry.transform.Reject', descriptorSet: REJECT_DESCRIPTOR, createdAt: stamp,
+          origin: { source: 'transform', startedAt: stamp, toolVersion: 'ferry 0.1.0' },
+        });
+        await rejectsWriter?.write({ table: reject.table, file: reject.file, block: reject.block, row: reject.row, error: reject.error, row_json: reject.rowText, record: reject.record });
+      }
+      t.rows += result.rows;
+      t.events += result.events;
+      for (const [type, n] of Object.entries(result.typeCounts)) perType.set(type, (perType.get(type) ?? 0) + n);
+      progress.add(result.rows);
+      progress.events += result.events;
+
+      if (dryRun) {
+        collectFirst(result, firstEvents, showEvents, envelopeType, mainRuntime.root);
+      } else if (order === 'none') {
+        if (current?.input !== result.input) {
+          if (current) outputs.push(summaryOf(await closeWriter(current.writer)));
+          current = {
+            input: result.input,
+            writer: await createWriter(eventsFileFor(spec.file), header(spec.table, { source: path.basename(spec.file) })),
+          };
+        }
+        await writeFramed(current.writer, result);
+      } else {
+        await sorter!.add(result, result.input);
+      }
+    }
+    if (current) outputs.push(summaryOf(await closeWriter(current.writer)));
+    if (sorter) {
+      const w = await createWriter(EVENTS_FILE, header('events', { sources: files.map((f) => path.basename(f.reader.file)).join(',') }));
+      let block = protobuf.Writer.create();
+      let count = 0;
+      for await (const entry of sorter.sorted()) {
+        block.bytes(entry.env);
+        if (++count >= OUTPUT_BLOCK_RECORDS || block.len >= OUTPUT_BLOCK_BYTES) {
+          await w.writeFramedBlock(block.finish(), count);
+          block = protobuf.Writer.create();
+          count = 0;
+        }
+      }
+      await w.writeFramedBlock(block.finish(), count);
+      outputs.push(summaryOf(await closeWriter(w)));
+    }
+    let rejectsFile: string | null = null;
+    if (rejectsWriter) {
+      await closeWriter(rejectsWriter);
+      rejectsFile = path.join(outDir!, REJECTS_FILE);
+    }
+    const finished = progress.finish();
+    if (staging) await publish(staging, outDir!);
+    succeeded = true;
+
+    const seconds = (performance.now() - started) / 1000;
+    const rows = [...perTable.values()].reduce((s, t) => s + t.rows, 0);
+    const events = [...perTable.values()].reduce((s, t) => s + t.events, 0);
+    const summary: TransformSummary = {
+      command: 'transform',
+      ok: true,
+      in: options.inDir,
+      out: dryRun ? null : options.outDir!,
+      order,
+      dryRun,
+      sample: options.sample ?? null,
+      workers,
+      rows,
+      events,
+      rejected,
+      seconds,
+      rowsPerSecond: rows / Math.max(finished.seconds, 1e-9),
+      eventsPerSecond: events / Math.max(finished.seconds, 1e-9),
+      tables: [...perTable.values()],
+      eventTypes: [...perType.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => ({ type, events: n })),
+      outputs: outputs.map((o) => ({ ...o, file: path.join(options.outDir ?? '', path.basename(o.file)) })),
+      rejectsFile,
+      skippedTables: [...tables.keys()].filter((t) => !perTable.has(t) && !lookupTables.has(t)).sort(),
+      sort: sorter ? { ...sorter.stats, memoryMb } : null,
+    };
+    if (dryRun) summary.firstEvents = firstEvents;
+    return summary;
+  } finally {
+    await pool?.close();
+    await sorter?.cleanup();
+    for (const w of openWriters) await w.abort();
+    await closeAll(tables);
+    if (staging && !succeeded) await rm(staging, { recursive: true, force: true });
+  }
+}
+
+function rejectError(reject: Reject, maxErrors: number): UserError {
+  const e = new TransformRowError({ ...reject });
+  const hint = maxErrors === 0
+    ? '; fix the transform, or pass --max-errors N to keep going and collect rejected rows in rejects.pb.gz'
+    : `; more than --max-errors ${maxErrors} rows were rejected`;
+  return new UserError(`${e.message}${hint}`);
+}
+
+/** dbo.Members.pb.gz → dbo.Members.events.pb.gz (so sorted file names keep the input order). */
+export function eventsFileFor(inputFile: string): string {
+  return path.basename(inputFile).replace(/\.pb\.gz$/, '') + '.events.pb.gz';
+}
+
+async function writeFramed(writer: DumpWriter, result: BlockResult): Promise<void> {
+  if (result.events === 0) return;
+  if (result.framed.length <= OUTPUT_BLOCK_BYTES * 2) {
+    await writer.writeFramedBlock(result.framed, result.events);
+    return;
+  }
+  // A block that made a lot of events is split so output blocks stay near the usual size.
+  let start = 0;
+  let offset = 0;
+  let count = 0;
+  for (const env of unframe(result.framed)) {
+    const end = env.byteOffset - result.framed.byteOffset + env.length;
+    count++;
+    if (end - start >= OUTPUT_BLOCK_BYTES) {
+      await writer.writeFramedBlock(result.framed.subarray(start, end), count);
+      start = end;
+      count = 0;
+    }
+    offset = end;
+  }
+  if (count) await writer.writeFramedBlock(result.framed.subarray(start, offset), count);
+}
+
+function collectFirst(result: BlockResult, into: object[], limit: number, envelopeType: protobuf.Type, root: protobuf.Root): void {
+  if (into.length >= limit) return;
+  for (const bytes of unframe(result.framed)) {
+    if (into.length >= limit) return;
+    const event = readEnvelope(envelopeType.decode(bytes));
+    const { payload: _raw, ...rest } = event;
+    into.push({ ...rest, payload: decodePayload(root, event) });
+  }
+}
+
+function summaryOf(s: DumpSummary): OutputSummary {
+  return { file: s.file, events: s.records, blocks: s.blocks, bytes: s.bytes };
+}
+
+/** Replaces the previous transform outputs in `outDir` with the staged ones. */
+async function publish(staging: string, outDir: string): Promise<void> {
+  const fresh = new Set(await readdir(staging));
+  for (const name of await readdir(outDir)) {
+    if (!name.endsWith('.pb.gz') || fresh.has(name)) continue;
+    const file = path.join(outDir, name);
+    let fromTransform = false;
+    try {
+      const r = await DumpReader.open(file);
+      fromTransform = r.header.origin.source === 'transform';
+      await r.close();
+    } catch {
+      // not a readable dump: not ours to remove
+    }
+    if (fromTransform) await rm(file, { force: true });
+  }
+  for (const name of fresh) await rename(path.join(staging, name), path.join(outDir, name));
+  await rm(staging, { recursive: true, force: true });
+}

@@ -1,0 +1,103 @@
+// `ferry transform --watch`: re-runs the transform (as a child `ferry transform --json`, so every
+// run loads the transforms fresh) whenever a config, transform or schema file is saved, and prints
+// the counts and what changed since the previous run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { watch } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TransformSummary } from './engine.ts';
+
+const FERRY = fileURLToPath(new URL('../bin/ferry.js', import.meta.url));
+const WATCHED = /\.(ts|mts|cts|js|mjs|proto|json)$/;
+const DEBOUNCE_MS = 200;
+
+export interface WatchOptions {
+  configFile: string;
+  /** The transform command's arguments (with or without --watch). */
+  args: string[];
+  out?: NodeJS.WritableStream;
+}
+
+export async function watchTransform(options: WatchOptions): Promise<void> {
+  const out = options.out ?? process.stdout;
+  const root = path.dirname(path.resolve(options.configFile));
+  const args = options.args.filter((a) => a !== '--watch' && a !== '--json');
+  let child: ChildProcess | undefined;
+  const stop = () => {
+    child?.kill('SIGTERM');
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  let dirty: string[] = [];
+  let wake: (() => void) | undefined;
+  const watcher = (async () => {
+    for await (const change of watch(root, { recursive: true })) {
+      const name = change.filename?.toString() ?? '';
+      if (!WATCHED.test(name) || name.split(path.sep).some((part) => part.startsWith('.') || part === 'node_modules')) continue;
+      if (!dirty.includes(name)) dirty.push(name);
+      wake?.();
+    }
+  })();
+  watcher.catch((err) => out.write(`ferry: watching ${root} failed: ${(err as Error).message}\n`));
+
+  out.write(`watching ${root} (config, transforms, schemas); Ctrl-C to stop\n`);
+  let previous: TransformSummary | undefined;
+  for (let run = 1; ; run++) {
+    const changed = dirty;
+    dirty = [];
+    const result = await runOnce(args, (c) => (child = c));
+    child = undefined;
+    const why = run === 1 ? '' : ` (${changed.join(', ')} changed)`;
+    if ('error' in result) out.write(`run ${run}${why} failed: ${result.error}\n`);
+    else {
+      out.write(describeRun(run, why, result.summary, previous));
+      previous = result.summary;
+    }
+    if (dirty.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+    // Editors save in several steps: wait until the writes settle.
+    await new Promise((resolve) => setTimeout(resolve, DEBOUNCE_MS));
+  }
+}
+
+async function runOnce(args: string[], started: (c: ChildProcess) => void): Promise<{ summary: TransformSummary } | { error: string }> {
+  const child = spawn(process.execPath, [FERRY, 'transform', ...args, '--json'], { env: { ...process.env, FERRY_QUIET: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started(child);
+  const collect = async (stream: NodeJS.ReadableStream) => {
+    let text = '';
+    for await (const chunk of stream) text += chunk.toString();
+    return text;
+  };
+  const [stdout, stderr, code] = await Promise.all([
+    collect(child.stdout!),
+    collect(child.stderr!),
+    new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1))),
+  ]);
+  if (code !== 0) return { error: stderr.trim().split('\n').at(-1)?.replace(/^ferry: /, '') ?? `exit code ${code}` };
+  try {
+    return { summary: JSON.parse(stdout) as TransformSummary };
+  } catch {
+    return { error: 'the run printed no JSON summary' };
+  }
+}
+
+export function describeRun(run: number, why: string, s: TransformSummary, previous?: TransformSummary): string {
+  const lines = [`run ${run}${why}: ${s.rows} rows → ${s.events} events, ${s.rejected} rejected, ${s.seconds.toFixed(1)}s`];
+  const before = new Map(previous?.eventTypes.map((e) => [e.type, e.events]));
+  const now = new Map(s.eventTypes.map((e) => [e.type, e.events]));
+  const types = [...new Set([...before.keys(), ...now.keys()])].sort();
+  const unchanged: string[] = [];
+  for (const type of types) {
+    const a = before.get(type) ?? 0;
+    const b = now.get(type) ?? 0;
+    if (!previous) lines.push(`  ${type} ${b}`);
+    else if (a === b) unchanged.push(`${type} ${b}`);
+    else lines.push(`  ${type} ${a} → ${b} (${b > a ? '+' : ''}${b - a})`);
+  }
+  if (previous && previous.rejected !== s.rejected) lines.push(`  rejected ${previous.rejected} → ${s.rejected}`);
+  if (previous && unchanged.length === types.length) lines.push('  no change in counts');
+  else if (unchanged.length) lines.push(`  unchanged: ${unchanged.join(', ')}`);
+  return lines.join('\n') + '\n';
+}

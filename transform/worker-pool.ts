@@ -1,0 +1,161 @@
+// A fixed set of worker threads running blocks through the transforms, plus the ordered
+// pipeline that keeps results in block order whatever finishes first.
+import { Worker } from 'node:worker_threads';
+import { DumpError, type DumpLocation } from '../dumps/index.ts';
+import { UserError } from '../lib/errors.ts';
+import type { BlockResult, BlockTask, InputSpec } from './runtime.ts';
+import type { Row } from './rows.ts';
+
+export interface WorkerInit {
+  configFile: string;
+  eventProtos: string[];
+  inputs: InputSpec[];
+  lookups: Map<string, Map<string, Row>>;
+  sortFields: boolean;
+  maxRejectsPerBlock: number;
+}
+
+interface SerializedError {
+  name: string;
+  message: string;
+  location?: DumpLocation;
+  stack?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) return { name: err.name, message: err.message, location: (err as DumpError).location, stack: err.stack };
+  return { name: 'Error', message: String(err) };
+}
+
+function reviveError(e: SerializedError): Error {
+  if (e.name === 'DumpError') {
+    const err = new DumpError('', e.location);
+    err.message = e.message;
+    return err;
+  }
+  if (e.name === 'UserError') return new UserError(e.message);
+  const err = new Error(e.message);
+  err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  return err;
+}
+
+interface Job {
+  task: BlockTask;
+  resolve: (r: BlockResult) => void;
+  reject: (e: Error) => void;
+}
+
+export class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly queue: Job[] = [];
+  private readonly current = new Map<Worker, Job>();
+  private failure?: Error;
+  private closing = false;
+
+  private constructor(private readonly workers: Worker[]) {}
+
+  static async start(count: number, init: WorkerInit): Promise<WorkerPool> {
+    const entry = new URL('./worker-entry.js', import.meta.url);
+    const workers = Array.from({ length: count }, () => new Worker(entry, { workerData: init }));
+    const pool = new WorkerPool(workers);
+    try {
+      await Promise.all(workers.map((w) => pool.waitReady(w)));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    for (const w of workers) pool.attach(w);
+    return pool;
+  }
+
+  private waitReady(w: Worker): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: { ready?: boolean; error?: SerializedError }) => {
+        if (m.ready === undefined) return;
+        w.off('error', onError);
+        w.off('message', onMessage);
+        if (m.ready) resolve();
+        else reject(reviveError(m.error!));
+      };
+      const onError = (err: Error) => reject(err);
+      w.on('message', onMessage);
+      w.once('error', onError);
+    });
+  }
+
+  private attach(w: Worker): void {
+    w.on('message', (m: { ok: boolean; result?: BlockResult; error?: SerializedError }) => {
+      const job = this.current.get(w);
+      this.current.delete(w);
+      this.idle.push(w);
+      if (job) {
+        if (m.ok) job.resolve(m.result!);
+        else job.reject(reviveError(m.error!));
+      }
+      this.dispatch();
+    });
+    const broken = (err: Error) => {
+      if (this.closing) return;
+      this.failure ??= err;
+      const job = this.current.get(w);
+      this.current.delete(w);
+      job?.reject(err);
+      for (const j of this.queue.splice(0)) j.reject(err);
+    };
+    w.on('error', broken);
+    w.on('exit', (code) => broken(new Error(`transform worker exited with code ${code}`)));
+    this.idle.push(w);
+  }
+
+  run(task: BlockTask): Promise<BlockResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const job = this.queue.shift()!;
+      this.current.set(w, job);
+      // A copy, not a transfer: the block buffer may be a view into a larger pooled one.
+      w.postMessage(job.task);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Runs `run` on every task with up to `window` in flight and yields results in task order
+ * (pull-based: the next task is read only when a slot is free).
+ */
+export async function* orderedResults<T, R>(tasks: AsyncIterable<T>, run: (task: T) => Promise<R>, window: number): AsyncGenerator<R> {
+  const inFlight: Promise<R>[] = [];
+  const iterator = tasks[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    while (true) {
+      while (!done && inFlight.length < window) {
+        const next = await iterator.next();
+        if (next.done) done = true;
+        else {
+          const p = run(next.value);
+          p.catch(() => undefined); // reported when its turn comes
+          inFlight.push(p);
+        }
+      }
+      if (inFlight.length === 0) return;
+      yield await inFlight.shift()!;
+    }
+  } finally {
+    await iterator.return?.();
+    await Promise.allSettled(inFlight);
+  }
+}
