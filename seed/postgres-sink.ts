@@ -175,7 +175,7 @@ export class PostgresModuleSink {
    * was lost to a dropped connection).
    */
   async writeBatch(batch: ModuleBatch, shard = this.options.shard): Promise<RowCounts | undefined> {
-    const client = await this.pool!.connect();
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -215,7 +215,7 @@ export class PostgresModuleSink {
 
   /** Applies operations in a transaction that is rolled back: the error they cause, if any (to find a culprit). */
   async probe(ops: EncodedOp[]): Promise<Error | undefined> {
-    const client = await this.pool!.connect();
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -267,15 +267,29 @@ export class PostgresModuleSink {
     return counts;
   }
 
+  /**
+   * A pooled connection that cannot crash the process: pg-pool drops its error listener while a
+   * connection is checked out, and a server shutdown between two queries would otherwise be an
+   * unhandled 'error' event. The next query on it fails instead, and the engine retries.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
+    const client = await this.pool!.connect();
+    if (!guarded.has(client)) {
+      guarded.add(client);
+      client.on('error', () => undefined);
+    }
+    return client;
+  }
+
   private async checkLogin(): Promise<void> {
     try {
-      (await this.pool!.connect()).release();
+      (await this.checkout()).release();
     } catch (err) {
       const code = (err as { code?: string }).code;
       const { server, database } = describeUrl(this.url);
       if (code === '3D000' && this.options.createDatabase) {
         await this.createDatabase();
-        (await this.pool!.connect()).release();
+        (await this.checkout()).release();
         return;
       }
       throw new ModuleSeedError(connectProblem(this.module.name, this.url, err, `database "${database}" does not exist on ${server}: create it, or pass --create-databases`), { module: this.module.name }, { cause: err });
@@ -287,6 +301,7 @@ export class PostgresModuleSink {
     const admin = new URL(this.url);
     admin.pathname = '/postgres';
     const client = new pg.Client({ connectionString: admin.href });
+    client.on('error', () => undefined);
     try {
       await client.connect();
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
@@ -317,7 +332,7 @@ export class PostgresModuleSink {
       return;
     }
     const sql = await this.schemaSql();
-    const client = await this.pool!.connect();
+    const client = await this.checkout();
     try {
       await client.query('BEGIN');
       if (exists) await client.query(`DROP SCHEMA ${this.schemaQuoted} CASCADE`);
@@ -398,6 +413,8 @@ export function resolveModuleUrl(module: ModuleDefinition, serverUrl: string | u
   url.pathname = `/${encodeURIComponent(module.database)}`;
   return url.href;
 }
+
+const guarded = new WeakSet<pg.PoolClient>();
 
 function newPool(url: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: 2, application_name: 'ferry seed modules', connectionTimeoutMillis: 10_000 });
