@@ -152,14 +152,14 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
     failure ??= err;
   };
   const noteSkip = (s: SkippedEvent) => {
-    skipped.push(s);
-    log(`ferry: skipped event ${s.eventId} (${s.eventType}, ${s.file} record ${s.record}) in module ${s.module}: ${s.message}`);
-    if (skipped.length > maxErrors) {
+    if (skipped.length >= maxErrors) {
       const hint = maxErrors === 0 ? '; fix it, or pass --max-errors N to skip up to N failing events' : ` (more than --max-errors ${maxErrors})`;
       throw new ModuleSeedError(
         `module ${s.module}: event ${s.eventId} (${s.eventType}, ${s.file} record ${s.record}) ${s.reason === 'handler' ? 'handler failed' : 'row rejected'}: ${s.message}${hint}`,
         { module: s.module, file: s.file, record: s.record, eventId: s.eventId, eventType: s.eventType });
     }
+    skipped.push(s);
+    log(`ferry: skipped event ${s.eventId} (${s.eventType}, ${s.file} record ${s.record}) in module ${s.module}: ${s.message}`);
   };
 
   const ticker = options.quiet ? undefined : startTicker(runs, log);

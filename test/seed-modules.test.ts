@@ -96,4 +96,27 @@ describe('ferry seed modules', () => {
     expect(JSON.parse(reset.stdout).modules[0]).toMatchObject({ events: EVENTS, resumedPast: 0 });
     expect(await actualTables(databaseUrl(SERVER(), social), 'social', ['registrations', 'feed'])).toEqual(expectedTables(socialHandlers as never, EVENTS, ['registrations', 'feed']));
   });
+
+  it('keeps event order within a batch: delete-then-insert of the same key ends with the last row, in one batch', async () => {
+    // Members register again every 1500 events; "replace" = remove then insert, both in one batch of 3000.
+    const dir = await tempDir();
+    const db = dbName('latest');
+    const schemaSql = 'CREATE TABLE latest (member_id uuid PRIMARY KEY, nickname text NOT NULL, city text)';
+    const handlers = `{ MemberRegistered: (p: any) => [remove('latest', { member_id: p.member_id }), insert('latest', { member_id: p.member_id, nickname: p.nickname, city: p.city })],
+      MemberBlocked: (p: any) => update('latest', { member_id: p.blocked_id }, { city: 'blocked by ' + p.blocker_id.slice(0, 8) }) }`;
+    const config = await writeModulesConfig(dir, `[{ name: 'latest', database: '${db}', schemaSql: '${schemaSql}', handlers: ${handlers} }]`);
+    const run = await runFerry(['seed', 'modules', '--in', input, '--config', config, '--url', SERVER(), '--create-databases', '--batch-size', '5000', '--json']);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout).modules[0].batches).toBe(2);
+    const expected = new Map<string, { nickname: string; city: string | null }>();
+    for (let i = 0; i < EVENTS; i++) {
+      const e = sampleEvent(i);
+      const p = e.payload as Record<string, string>;
+      if (e.type === 'MemberRegistered') expected.set(p.member_id, { nickname: p.nickname, city: p.city ?? null });
+      if (e.type === 'MemberBlocked' && expected.has(p.blocked_id)) expected.get(p.blocked_id)!.city = 'blocked by ' + p.blocker_id.slice(0, 8);
+    }
+    const rows = await sql<{ member_id: string; nickname: string; city: string | null }>(databaseUrl(SERVER(), db), 'SELECT member_id::text, nickname, city FROM latest.latest ORDER BY 1');
+    expect(rows).toEqual([...expected].map(([member_id, v]) => ({ member_id, ...v })).sort((a, b) => a.member_id.localeCompare(b.member_id)));
+    expect(rows.filter((r) => r.city?.startsWith('blocked')).length).toBeGreaterThan(0);
+  });
 });
