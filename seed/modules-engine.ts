@@ -182,7 +182,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
       if (failure) break;
       const payloads = new Array<Record<string, unknown> | undefined>(batch.events.length);
       for (const run of runs) {
-        const pending = prepare(run, batch, payloads, decode, noteSkip);
+        const pending = prepare(run, batch, payloads, decode, noteSkip, runs.length > 1);
         if (!pending) continue;
         await run.room(IN_FLIGHT_PER_MODULE);
         if (failure) break;
@@ -244,6 +244,7 @@ function checkShards(progress: ProgressRow[][], sinks: PostgresModuleSink[], sha
 function prepare(
   run: ModuleRun, batch: EventBatch, payloads: Array<Record<string, unknown> | undefined>,
   decode: (root: protobuf.Root, event: EventRecord) => Record<string, unknown>, noteSkip: (s: SkippedEvent) => void,
+  shared: boolean,
 ): Pending | undefined {
   const { sink } = run;
   const handlers = sink.module.handlers;
@@ -255,7 +256,8 @@ function prepare(
     const event = batch.events[k];
     const handler = handlers[event.type];
     if (!handler) continue;
-    const payload = (payloads[k] ??= decode(batch.root, event));
+    // Shared between modules; with one module nothing keeps it, so it dies young.
+    const payload = shared ? (payloads[k] ??= decode(batch.root, event)) : decode(batch.root, event);
     const before = ops.length;
     try {
       const result = handler(payload, event);

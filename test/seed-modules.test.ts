@@ -35,7 +35,7 @@ describe('ferry seed modules', () => {
     const social = dbName('social');
     const inbox = dbName('inbox');
     await writeModulesConfig(dir, `[socialModule({ database: '${social}' }), inboxModule({ database: '${inbox}', schemaName: 'mail' })]`);
-    const run = await runFerry(['seed', 'modules', '--in', input, '--config', path.join(dir, 'ferry.config.ts'), '--url', SERVER(), '--create-databases', '--batch-size', '300', '--json']);
+    const run = await runFerry(['seed', 'modules', '--in', input, '--config', path.join(dir, 'ferry.config.ts'), '--url', SERVER(), '--create-databases', '--batch-size', '300', '--json', '--quiet']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const summary = JSON.parse(run.stdout);
@@ -81,7 +81,11 @@ describe('ferry seed modules', () => {
     expect(missing.stderr).toContain('--create-databases');
     expect(missing.stderr).not.toContain(':ferry@');
 
-    expect((await runFerry([...args, '--create-databases'])).code).toBe(0);
+    const first = await runFerry([...args, '--create-databases']);
+    expect(first.code).toBe(0);
+    // The human summary: one row per module with counts, rates and batch latencies.
+    expect(first.stderr).toMatch(/module +database +events +inserted +updated +deleted +events\/s +rows\/s +batch p50 ms +p95 +p99\nsocial +seedmod_again_\d+_\d+ \(127\.0\.0\.1:\d+\) +3000 +2000 +\d+ +\d+ /);
+    expect(first.stderr).toMatch(/seeded 1 module\(s\) from 3000 input events in [\d.]+s\n$/);
     const again = await runFerry(args);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^ferry: schema social of module social \(database seedmod_again_\d+_\d+ on 127\.0\.0\.1:\d+\) already holds 3000 events from an earlier run: pass --resume to continue it, or --reset to drop the schema and start over\n$/);
@@ -105,13 +109,13 @@ describe('ferry seed modules', () => {
     const handlers = `{ MemberRegistered: (p: any) => [remove('latest', { member_id: p.member_id }), insert('latest', { member_id: p.member_id, nickname: p.nickname, city: p.city })],
       MemberBlocked: (p: any) => update('latest', { member_id: p.blocked_id }, { city: 'blocked by ' + p.blocker_id.slice(0, 8) }) }`;
     const config = await writeModulesConfig(dir, `[{ name: 'latest', database: '${db}', schemaSql: '${schemaSql}', handlers: ${handlers} }]`);
-    const run = await runFerry(['seed', 'modules', '--in', input, '--config', config, '--url', SERVER(), '--create-databases', '--batch-size', '5000', '--json']);
+    const run = await runFerry(['seed', 'modules', '--in', input, '--config', config, '--url', SERVER(), '--create-databases', '--batch-size', '5000', '--json', '--quiet']);
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout).modules[0].batches).toBe(2);
     const expected = new Map<string, { nickname: string; city: string | null }>();
     for (let i = 0; i < EVENTS; i++) {
       const e = sampleEvent(i);
-      const p = e.payload as Record<string, string>;
+      const p = e.payload as unknown as Record<string, string>;
       if (e.type === 'MemberRegistered') expected.set(p.member_id, { nickname: p.nickname, city: p.city ?? null });
       if (e.type === 'MemberBlocked' && expected.has(p.blocked_id)) expected.get(p.blocked_id)!.city = 'blocked by ' + p.blocker_id.slice(0, 8);
     }
