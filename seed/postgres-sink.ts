@@ -1,0 +1,813 @@
+// One module's PostgreSQL database as a seed sink: sets up the module's schema, turns row operations
+// into COPY and set-based UPDATE/DELETE statements, and applies each batch in one transaction together
+// with the module's progress (ferry_progress), so a batch is applied exactly once.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { UserError } from '../lib/errors.ts';
+import { describeUrl, redact } from '../lib/redact.ts';
+import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
+
+const PROGRESS_TABLE = 'ferry_progress';
+
+/** A seed problem tied to a module, and where known to the event, table and input position. */
+export class ModuleSeedError extends UserError {
+  constructor(
+    message: string,
+    readonly context: { module: string; file?: string; record?: number; eventId?: string; eventType?: string; table?: string },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ModuleSeedError';
+  }
+}
+
+/** A handler's operation that cannot be applied as given (unknown table/column, bad value). */
+export class OperationError extends Error {}
+
+type ColumnKind = 'json' | 'bytea' | 'bool' | 'array' | 'other';
+
+interface ColumnInfo {
+  name: string;
+  /** `format_type` of the column, from the catalog: safe to use as a cast. */
+  type: string;
+  kind: ColumnKind;
+  quoted: string;
+  /** A canonical form of a value's text, for types where equal text ⇔ equal value; else absent. */
+  normalize?: (text: string) => string | undefined;
+}
+
+interface TableInfo {
+  name: string;
+  /** Schema-qualified, quoted. */
+  qualified: string;
+  columns: Map<string, ColumnInfo>;
+  /** Column-set signature → the columns, validated once. */
+  shapes: Map<string, Shape>;
+}
+
+/** An operation with its values already encoded as PostgreSQL text (done while preparing a batch). */
+export type EncodedOp =
+  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; line: string }
+  | { kind: 'delete'; table: TableInfo; shape: string; keys: ColumnInfo[]; values: Array<string | null> }
+  | { kind: 'update'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> };
+
+export interface ModuleBatch {
+  file: string;
+  /** Input positions covered: [fromRecord, toRecord) of `file`. */
+  fromRecord: number;
+  toRecord: number;
+  events: number;
+  ops: EncodedOp[];
+}
+
+export interface RowCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
+
+export interface SinkOptions {
+  /** Server URL for modules that name only a database (`--url` / FERRY_MODULES_URL). */
+  serverUrl?: string;
+  /** Folder of ferry.config.ts, for `schemaFile`. */
+  configDir: string;
+  createDatabase: boolean;
+  resume: boolean;
+  reset: boolean;
+  /** `--shard i/n` spec ('' when not sharded): progress is kept per shard. */
+  shard: string;
+}
+
+export interface ProgressRow {
+  shard: string;
+  file: string;
+  nextRecord: number;
+  events: number;
+}
+
+export class PostgresModuleSink {
+  readonly url: string;
+  readonly schemaName: string;
+  private pool?: pg.Pool;
+  private readonly tables = new Map<string, TableInfo>();
+  private readonly schemaQuoted: string;
+  private readonly progressQuoted: string;
+  /** Per file: the progress value this run last saw or wrote (null: no row yet). */
+  private readonly expected = new Map<string, number | null>();
+
+  constructor(readonly module: ModuleDefinition, private readonly options: SinkOptions) {
+    this.url = resolveModuleUrl(module, options.serverUrl);
+    this.schemaName = module.schemaName ?? module.name;
+    this.schemaQuoted = pg.escapeIdentifier(this.schemaName);
+    this.progressQuoted = `${this.schemaQuoted}.${pg.escapeIdentifier(PROGRESS_TABLE)}`;
+  }
+
+  /** "module feed (database feed_db on 127.0.0.1:5432)" — never the credentials. */
+  describe(): string {
+    const { server, database } = describeUrl(this.url);
+    return `module ${this.module.name} (database ${database} on ${server})`;
+  }
+
+  /** Connects, creates the database when asked, and sets up (or checks) the module's schema. */
+  async connect(): Promise<ProgressRow[]> {
+    this.pool = newPool(this.url);
+    await this.checkLogin();
+    await this.setUpSchema();
+    await this.loadTables();
+    const progress = await this.loadProgress();
+    for (const row of progress) if (row.shard === this.options.shard) this.expected.set(row.file, row.nextRecord);
+    return progress;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end().catch(() => undefined);
+    this.pool = undefined;
+  }
+
+  /** The next record to apply per input file for this run's shard, from the stored progress. */
+  resumePositions(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [file, next] of this.expected) if (next !== null) out.set(file, next);
+    return out;
+  }
+
+  /** Checks an operation against the module's tables and encodes its values (no I/O). */
+  encode(op: RowOp): EncodedOp {
+    if (!op || typeof op !== 'object' || typeof (op as { table?: unknown }).table !== 'string') {
+      throw new OperationError(`returned ${JSON.stringify(op)?.slice(0, 80)}, not an operation (use insert(), update() or remove())`);
+    }
+    const table = this.tables.get(op.table);
+    if (!table) {
+      const known = [...this.tables.keys()].join(', ') || 'none';
+      throw new OperationError(`table "${op.table}" is not in schema ${this.schemaName} (its tables: ${known})`);
+    }
+    switch (op.op) {
+      case 'insert': {
+        const { key: shape, columns } = shapeOf(table, op.row, 'row');
+        // The COPY line is built here, once. Nothing else of the row is kept, so the handler's objects
+        // die young (cheap for the garbage collector) even in batches of tens of thousands of rows.
+        let line = '';
+        for (let i = 0; i < columns.length; i++) {
+          const text = toText(op.row[columns[i].name], columns[i], table);
+          line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
+        }
+        return { kind: 'insert', table, shape, columns, line };
+      }
+      case 'delete': {
+        const { key: shape, columns: keys } = shapeOf(table, op.where, 'where');
+        return { kind: 'delete', table, shape, keys, values: keyValues(keys, op.where, table) };
+      }
+      case 'update': {
+        const where = shapeOf(table, op.where, 'where');
+        const set = shapeOf(table, op.set, 'set');
+        const [keys, sets] = [where.columns, set.columns];
+        if (sets.length === 0) throw new OperationError(`update of ${op.table} sets no column`);
+        const values = keyValues(keys, op.where, table);
+        for (const c of sets) values.push(toText(op.set[c.name], c, table));
+        return { kind: 'update', table, shape: `${where.key}|${set.key}`, keys, sets, values };
+      }
+      default:
+        throw new OperationError(`unknown operation "${(op as { op?: unknown }).op}" (use insert(), update() or remove())`);
+    }
+  }
+
+  /**
+   * Applies a batch and records `toRecord` as the file's progress, in one transaction. Returns
+   * undefined when the stored progress shows the batch was already committed (a COMMIT whose reply
+   * was lost to a dropped connection).
+   */
+  async writeBatch(batch: ModuleBatch, shard = this.options.shard): Promise<RowCounts | undefined> {
+    const client = await this.checkout();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const current = await client.query<{ next_record: string }>(
+        `SELECT next_record FROM ${this.progressQuoted} WHERE shard = $1 AND file = $2 FOR UPDATE`, [shard, batch.file]);
+      const stored = current.rows.length ? Number(current.rows[0].next_record) : null;
+      const expected = this.expected.has(batch.file) ? this.expected.get(batch.file)! : null;
+      if (stored !== null && stored >= batch.toRecord && stored !== expected) {
+        await client.query('ROLLBACK');
+        this.expected.set(batch.file, stored);
+        return undefined;
+      }
+      if (stored !== expected) {
+        throw new ModuleSeedError(
+          `module ${this.module.name}: progress for ${batch.file} is at record ${stored ?? 'none'} in the database but this run expected ${expected ?? 'none'}: is another ferry run seeding this module? Stop it, then run again with --resume`,
+          { module: this.module.name, file: batch.file, record: batch.fromRecord });
+      }
+      const counts = await this.apply(client, batch.ops);
+      const saved = await client.query(
+        `INSERT INTO ${this.progressQuoted} AS p (shard, file, next_record, events, updated_at) VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (shard, file) DO UPDATE SET next_record = EXCLUDED.next_record, events = p.events + EXCLUDED.events, updated_at = now()
+         WHERE p.next_record = $5`,
+        [shard, batch.file, batch.toRecord, batch.events, expected]);
+      if (saved.rowCount !== 1) throw new ModuleSeedError(`module ${this.module.name}: progress for ${batch.file} changed during the batch: is another ferry run seeding this module?`, { module: this.module.name, file: batch.file });
+      await client.query('COMMIT');
+      this.expected.set(batch.file, batch.toRecord);
+      return counts;
+    } catch (err) {
+      broken = err as Error;
+      if (!isConnectionError(err)) await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      // A connection that failed is not given back to the pool: the next batch gets a new one.
+      client.release(broken && isConnectionError(broken) ? broken : undefined);
+    }
+  }
+
+  /** Applies operations in a transaction that is rolled back: the error they cause, if any (to find a culprit). */
+  async probe(ops: EncodedOp[]): Promise<Error | undefined> {
+    const client = await this.checkout();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      try {
+        await this.apply(client, ops);
+        // Deferred constraints would only complain at COMMIT.
+        await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+        return undefined;
+      } catch (err) {
+        if (isConnectionError(err)) throw err;
+        return err as Error;
+      } finally {
+        await client.query('ROLLBACK').catch(() => undefined);
+      }
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async apply(client: pg.PoolClient, ops: EncodedOp[]): Promise<RowCounts> {
+    const counts: RowCounts = { inserted: 0, updated: 0, deleted: 0 };
+    for (const step of planSteps(ops)) {
+      if (step.kind === 'insert') {
+        const columns = step.ops[0].columns.map((c) => c.quoted).join(', ');
+        const stream = client.query(copyFrom(`COPY ${step.table.qualified} (${columns}) FROM STDIN`));
+        await pipeline(Readable.from(copyChunks(step.ops)), stream);
+        counts.inserted += step.ops.length;
+      } else if (step.kind === 'delete') {
+        const keys = step.ops[0].keys;
+        const args = keys.map((_, i) => `$${i + 1}::text[]`).join(', ');
+        const where = keys.map((k, i) => `t.${k.quoted} = u.c${i}::${k.type}`).join(' AND ');
+        const sql = `DELETE FROM ${step.table.qualified} AS t USING unnest(${args}) AS u(${keys.map((_, i) => `c${i}`).join(', ')}) WHERE ${where}`;
+        const res = await client.query(sql, columnArrays(step.ops, keys.length));
+        counts.deleted += res.rowCount ?? 0;
+      } else {
+        const { keys, sets } = step.ops[0];
+        const n = keys.length + sets.length;
+        const args = Array.from({ length: n }, (_, i) => `$${i + 1}::text[]`).join(', ');
+        const assign = sets.map((c, i) => `${c.quoted} = u.c${keys.length + i}::${c.type}`).join(', ');
+        const where = keys.map((k, i) => `t.${k.quoted} = u.c${i}::${k.type}`).join(' AND ');
+        const sql = `UPDATE ${step.table.qualified} AS t SET ${assign} FROM unnest(${args}) AS u(${Array.from({ length: n }, (_, i) => `c${i}`).join(', ')}) WHERE ${where}`;
+        const res = await client.query(sql, columnArrays(step.ops, n));
+        counts.updated += res.rowCount ?? 0;
+      }
+    }
+    return counts;
+  }
+
+  /**
+   * A pooled connection that cannot crash the process: pg-pool drops its error listener while a
+   * connection is checked out, and a server shutdown between two queries would otherwise be an
+   * unhandled 'error' event. The next query on it fails instead, and the engine retries.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
+    const client = await this.pool!.connect();
+    if (!guarded.has(client)) {
+      guarded.add(client);
+      client.on('error', () => undefined);
+    }
+    return client;
+  }
+
+  private async checkLogin(): Promise<void> {
+    try {
+      (await this.checkout()).release();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const { server, database } = describeUrl(this.url);
+      if (code === '3D000' && this.options.createDatabase) {
+        await this.createDatabase();
+        (await this.checkout()).release();
+        return;
+      }
+      throw new ModuleSeedError(connectProblem(this.module.name, this.url, err, `database "${database}" does not exist on ${server}: create it, or pass --create-databases`), { module: this.module.name }, { cause: err });
+    }
+  }
+
+  private async createDatabase(): Promise<void> {
+    const { database } = describeUrl(this.url);
+    const admin = new URL(this.url);
+    admin.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: admin.href });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+    } catch (err) {
+      // Another module (or run) may have just created it.
+      if ((err as { code?: string }).code !== '42P04') {
+        throw new ModuleSeedError(`module ${this.module.name}: cannot create database "${database}": ${redact((err as Error).message)}`, { module: this.module.name }, { cause: err });
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private async setUpSchema(): Promise<void> {
+    const { rows } = await this.pool!.query<{ schema: string | null; progress: string | null }>(
+      `SELECT to_regnamespace($1)::text AS schema, to_regclass($2)::text AS progress`, [this.schemaQuoted, this.progressQuoted]);
+    const exists = rows[0].schema !== null;
+    const where = `schema ${this.schemaName} of ${this.describe()}`;
+    if (exists && !this.options.reset) {
+      if (rows[0].progress === null) {
+        throw new ModuleSeedError(`${where} exists but was not created by ferry (no ${PROGRESS_TABLE} table): pass --reset to drop and recreate it`, { module: this.module.name });
+      }
+      if (!this.options.resume) {
+        const { rows: p } = await this.pool!.query<{ n: string; events: string | null }>(`SELECT count(*) AS n, sum(events) AS events FROM ${this.progressQuoted}`);
+        const what = Number(p[0].n) > 0 ? `already holds ${p[0].events} events from an earlier run` : 'already exists';
+        throw new ModuleSeedError(`${where} ${what}: pass --resume to continue it, or --reset to drop the schema and start over`, { module: this.module.name });
+      }
+      return;
+    }
+    const sql = await this.schemaSql();
+    const client = await this.checkout();
+    try {
+      await client.query('BEGIN');
+      if (exists) await client.query(`DROP SCHEMA ${this.schemaQuoted} CASCADE`);
+      await client.query(`CREATE SCHEMA ${this.schemaQuoted}`);
+      await client.query(`SET LOCAL search_path TO ${this.schemaQuoted}, public`);
+      try {
+        await client.query(sql);
+      } catch (err) {
+        const position = Number((err as { position?: string }).position);
+        const line = position > 0 ? ` (line ${sql.slice(0, position).split('\n').length})` : '';
+        throw new ModuleSeedError(`module ${this.module.name}: schema SQL failed${line}: ${(err as Error).message}`, { module: this.module.name }, { cause: err });
+      }
+      await client.query(`CREATE TABLE ${this.progressQuoted} (
+        shard text NOT NULL, file text NOT NULL, next_record bigint NOT NULL, events bigint NOT NULL,
+        updated_at timestamptz NOT NULL, PRIMARY KEY (shard, file))`);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async schemaSql(): Promise<string> {
+    const { schemaSql, schemaFile, name } = this.module;
+    if ((schemaSql === undefined) === (schemaFile === undefined)) {
+      throw new ModuleSeedError(`module ${name}: give exactly one of schemaSql or schemaFile in ferry.config.ts`, { module: name });
+    }
+    if (schemaSql !== undefined) return schemaSql;
+    const file = path.resolve(this.options.configDir, schemaFile!);
+    try {
+      return await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ModuleSeedError(`module ${name}: cannot read schemaFile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { module: name }, { cause: err });
+    }
+  }
+
+  private async loadTables(): Promise<void> {
+    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string }>(
+      `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
+              t.typname, t.typcategory AS category
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         JOIN pg_type t ON t.oid = a.atttypid
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2
+        ORDER BY c.relname, a.attnum`, [this.schemaName, PROGRESS_TABLE]);
+    this.tables.clear();
+    for (const r of rows) {
+      let table = this.tables.get(r.table);
+      if (!table) {
+        table = { name: r.table, qualified: `${this.schemaQuoted}.${pg.escapeIdentifier(r.table)}`, columns: new Map(), shapes: new Map() };
+        this.tables.set(r.table, table);
+      }
+      const kind: ColumnKind = r.typname === 'json' || r.typname === 'jsonb' ? 'json' : r.typname === 'bytea' ? 'bytea' : r.typname === 'bool' ? 'bool' : r.category === 'A' ? 'array' : 'other';
+      table.columns.set(r.column, { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname] });
+    }
+  }
+
+  private async loadProgress(): Promise<ProgressRow[]> {
+    const { rows } = await this.pool!.query<{ shard: string; file: string; next_record: string; events: string }>(
+      `SELECT shard, file, next_record, events FROM ${this.progressQuoted} ORDER BY shard, file`);
+    return rows.map((r) => ({ shard: r.shard, file: r.file, nextRecord: Number(r.next_record), events: Number(r.events) }));
+  }
+}
+
+/** The module's database URL: its own, or its database on the server given by --url. */
+export function resolveModuleUrl(module: ModuleDefinition, serverUrl: string | undefined): string {
+  if (module.url) return module.url;
+  if (!module.database) throw new UserError(`module ${module.name}: set url or database in ferry.config.ts`);
+  if (!serverUrl) throw new UserError(`module ${module.name} names database "${module.database}": pass --url postgres://… (or set FERRY_MODULES_URL) for its server`);
+  let url: URL;
+  try {
+    url = new URL(serverUrl);
+  } catch {
+    throw new UserError(`--url ${redact(serverUrl)} is not a postgres://… URL`);
+  }
+  url.pathname = `/${encodeURIComponent(module.database)}`;
+  return url.href;
+}
+
+const guarded = new WeakSet<pg.PoolClient>();
+
+function newPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 2, application_name: 'ferry seed modules', connectionTimeoutMillis: 10_000 });
+  // An idle connection that the server closes (a restart) must not crash the process: the next
+  // checkout reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+function connectProblem(module: string, url: string, err: unknown, missingDatabase: string): string {
+  const code = (err as { code?: string }).code;
+  const { server, database } = describeUrl(url);
+  let user = '';
+  try {
+    user = decodeURIComponent(new URL(url).username);
+  } catch {
+    // describeUrl already said "unknown"
+  }
+  if (code === '3D000') return `module ${module}: ${missingDatabase}`;
+  if (code === '28P01' || code === '28000') {
+    return `module ${module}: ${server} refused the login of user "${user}" to database "${database}" (${redact((err as Error).message)}): check the user and password in ${redact(url)}`;
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') {
+    return `module ${module}: cannot reach ${server} (${code}): is the server running, and is the URL right?`;
+  }
+  return `module ${module}: cannot connect to database "${database}" on ${server}: ${redact((err as Error).message)}`;
+}
+
+/** Errors after which a new connection and the same batch again is the right move (server restart, network). */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (!e) return false;
+  const code = e.code ?? '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  if (code.startsWith('08')) return true;
+  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(e.message ?? '');
+}
+
+/** Errors caused by the data of some row (bad value, constraint): worth finding the event behind them. */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code.startsWith('22') || code.startsWith('23');
+}
+
+/** `message (detail)` of a PostgreSQL error. */
+export function pgMessage(err: unknown): string {
+  const e = err as { message?: string; detail?: string };
+  return redact(`${e.message ?? String(err)}${e.detail ? ` (${e.detail})` : ''}`);
+}
+
+type InsertOp = Extract<EncodedOp, { kind: 'insert' }>;
+type DeleteOp = Extract<EncodedOp, { kind: 'delete' }>;
+type UpdateOp = Extract<EncodedOp, { kind: 'update' }>;
+
+type Step =
+  | { kind: 'insert'; table: TableInfo; ops: InsertOp[] }
+  | { kind: 'delete'; table: TableInfo; ops: DeleteOp[] }
+  | { kind: 'update'; table: TableInfo; ops: UpdateOp[] };
+
+interface Run {
+  kind: EncodedOp['kind'];
+  /** Inserts: one step per column set; deletes/updates: a single shape. */
+  steps: Map<string, Step>;
+  /** Deletes/updates: the `where` columns, the normalized keys matched (undefined: not comparable here),
+   * and per subset of those columns (bit mask) the set of projected keys, built when first asked. */
+  whereColumns?: ColumnInfo[];
+  keys?: Array<Array<string | undefined>>;
+  keyIndexes?: Map<number, { values: Set<string>; unknown: boolean }>;
+  /** Updates: the columns set; key → index in the step, so a later update of a row replaces the earlier one. */
+  setColumns?: Set<string>;
+  updateAt?: Map<string, number>;
+  /** Inserts: per `where` column set asked about, the inserted rows' normalized values by known-column subset. */
+  projections?: Map<string, RowProjection>;
+}
+
+interface RowProjection {
+  columns: ColumnInfo[];
+  bySubset: Map<number, Set<string>>;
+  /** Some row has no comparable value in these columns: it may match anything. */
+  unknown: boolean;
+}
+
+/** How far back an operation may look for a statement to join. */
+const LOOKBACK_RUNS = 8;
+
+/**
+ * Groups a batch's operations into few statements that give the same result as applying them one by
+ * one in event order. Operations on different tables commute. On one table an operation joins an
+ * earlier statement of its kind only when it provably commutes with every statement in between:
+ * an insert moves past a delete/update only if its row cannot match their keys (compared in memory
+ * for text, uuid, integer and boolean columns; otherwise assumed to match), a delete moves past an
+ * update that does not set its key columns, and so on. So an insert then a delete of the same row
+ * ends deleted, while the usual "insert into feed, delete other rows from feed" stream still
+ * becomes one COPY and one DELETE. Foreign keys between a module's tables should be DEFERRABLE:
+ * statements on different tables may run in another order than their events.
+ */
+export function planSteps(ops: readonly EncodedOp[]): Step[] {
+  const order: Step[] = [];
+  const runsOf = new Map<TableInfo, Run[]>();
+  for (const op of ops) {
+    let runs = runsOf.get(op.table);
+    if (!runs) runsOf.set(op.table, (runs = []));
+    let target: Run | undefined;
+    for (let j = runs.length - 1; j >= 0 && j >= runs.length - LOOKBACK_RUNS; j--) {
+      const run = runs[j];
+      if (run.kind === op.kind && (op.kind === 'insert' || run.steps.has(op.shape))) {
+        target = run;
+        break;
+      }
+      if (!commutes(op, run)) break;
+    }
+    if (!target) {
+      target = { kind: op.kind, steps: new Map() };
+      if (op.kind !== 'insert') {
+        target.whereColumns = op.keys;
+        target.keys = [];
+      }
+      if (op.kind === 'update') {
+        target.setColumns = new Set(op.sets.map((c) => c.name));
+        target.updateAt = new Map();
+      }
+      runs.push(target);
+    }
+    let step = target.steps.get(op.shape);
+    if (!step) {
+      step = { kind: op.kind, table: op.table, ops: [] } as Step;
+      target.steps.set(op.shape, step);
+      order.push(step);
+    }
+    if (op.kind === 'insert') {
+      if (target.projections) for (const p of target.projections.values()) addProjection(p, op);
+    } else {
+      const tuple = op.keys.map((c, i) => c.normalize?.(op.values[i]!));
+      target.keys!.push(tuple);
+      if (target.keyIndexes) for (const [mask, index] of target.keyIndexes) addKey(index, tuple, mask);
+      const key = tuple.every((v) => v !== undefined) ? tuple.join('\u0001') : undefined;
+      if (op.kind === 'update') {
+        // Same row, same columns: the later update wins, as it would one by one. (Keys of types
+        // without a canonical form here are compared as given: write them the same way every time.)
+        const exact = key ?? op.values.slice(0, op.keys.length).join('\u0001');
+        const at = target.updateAt!.get(exact);
+        if (at !== undefined) {
+          (step.ops as UpdateOp[])[at] = op;
+          continue;
+        }
+        target.updateAt!.set(exact, step.ops.length);
+      }
+    }
+    (step.ops as EncodedOp[]).push(op);
+  }
+  return order;
+}
+
+/** Whether applying `op` before the (earlier) operations of `run` gives the same table. */
+function commutes(op: EncodedOp, run: Run): boolean {
+  if (op.kind === 'insert') {
+    if (run.kind === 'insert') return true;
+    return !rowMayMatch(op, run);
+  }
+  if (run.kind === 'insert') return !insertsMayMatch(run, op);
+  if (op.kind === 'delete') {
+    if (run.kind === 'delete') return true;
+    return !op.keys.some((k) => run.setColumns!.has(k.name));
+  }
+  if (run.kind === 'delete') return !run.whereColumns!.some((k) => op.sets.some((c) => c.name === k.name));
+  return false;
+}
+
+/** Could this inserted row be one that the run's deletes/updates match? (One provably different column is enough.) */
+function rowMayMatch(op: InsertOp, run: Run): boolean {
+  let mask = 0;
+  let key = '';
+  const columns = run.whereColumns!;
+  for (let c = 0; c < columns.length; c++) {
+    const v = insertedText(op, columns[c]);
+    if (v === undefined) continue; // the column's default: not known here
+    if (v === null) return false; // = never matches NULL
+    const n = columns[c].normalize?.(v);
+    if (n === undefined) continue;
+    mask |= 1 << c;
+    key += n + '\u0001';
+  }
+  if (mask === 0) return true;
+  run.keyIndexes ??= new Map();
+  let index = run.keyIndexes.get(mask);
+  if (!index) {
+    index = { values: new Set(), unknown: false };
+    for (const tuple of run.keys!) addKey(index, tuple, mask);
+    run.keyIndexes.set(mask, index);
+  }
+  return index.unknown || index.values.has(key);
+}
+
+function addKey(index: { values: Set<string>; unknown: boolean }, tuple: Array<string | undefined>, mask: number): void {
+  let key = '';
+  for (let c = 0; c < tuple.length; c++) {
+    if (!(mask & (1 << c))) continue;
+    if (tuple[c] === undefined) {
+      index.unknown = true;
+      return;
+    }
+    key += tuple[c] + '\u0001';
+  }
+  index.values.add(key);
+}
+
+/** Could a row inserted by the run be matched by this delete/update? */
+function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
+  const tuple = op.keys.map((c, i) => c.normalize?.(op.values[i]!));
+  const shape = op.keys.map((k) => k.name).join('\u0001');
+  run.projections ??= new Map();
+  let p = run.projections.get(shape);
+  if (!p) {
+    p = { columns: op.keys, bySubset: new Map(), unknown: false };
+    for (const step of run.steps.values()) for (const row of step.ops as InsertOp[]) addProjection(p, row);
+    run.projections.set(shape, p);
+  }
+  if (p.unknown) return true;
+  for (const [mask, values] of p.bySubset) {
+    let key = '';
+    for (let c = 0; c < tuple.length; c++) {
+      if (!(mask & (1 << c))) continue;
+      if (tuple[c] === undefined) return true;
+      key += tuple[c] + '\u0001';
+    }
+    if (values.has(key)) return true;
+  }
+  return false;
+}
+
+/** The text an insert gives a column: undefined when the column is left to its default. */
+function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefined {
+  const i = op.columns.indexOf(column);
+  if (i < 0) return undefined;
+  const field = op.line.split('\t')[i];
+  return field === '\\N' ? null : copyUnescape(field);
+}
+
+function addProjection(p: RowProjection, row: InsertOp): void {
+  if (p.unknown) return;
+  let mask = 0;
+  let key = '';
+  for (let c = 0; c < p.columns.length; c++) {
+    const v = insertedText(row, p.columns[c]);
+    if (v === undefined) continue;
+    if (v === null) return; // never matched by =
+    const n = p.columns[c].normalize?.(v);
+    if (n === undefined) continue;
+    mask |= 1 << c;
+    key += n + '\u0001';
+  }
+  if (mask === 0) {
+    p.unknown = true;
+    return;
+  }
+  let values = p.bySubset.get(mask);
+  if (!values) p.bySubset.set(mask, (values = new Set()));
+  values.add(key);
+}
+
+/** COPY text format, a few thousand rows per chunk (joined, not concatenated: flat strings, less GC). */
+function* copyChunks(ops: ReadonlyArray<{ line: string }>): Generator<string> {
+  const CHUNK = 2_000;
+  for (let i = 0; i < ops.length; i += CHUNK) {
+    const end = Math.min(ops.length, i + CHUNK);
+    const lines = new Array<string>(end - i + 1);
+    for (let j = i; j < end; j++) lines[j - i] = ops[j].line;
+    lines[end - i] = '';
+    yield lines.join('\n');
+  }
+}
+
+function columnArrays(ops: ReadonlyArray<{ values: Array<string | null> }>, n: number): Array<Array<string | null>> {
+  const arrays = Array.from({ length: n }, () => new Array<string | null>(ops.length));
+  ops.forEach((op, j) => {
+    for (let i = 0; i < n; i++) arrays[i][j] = op.values[i];
+  });
+  return arrays;
+}
+
+function columnsKey(row: Row): string {
+  let key = '';
+  for (const k in row) key += k + '\u0001';
+  return key;
+}
+
+interface Shape {
+  key: string;
+  columns: ColumnInfo[];
+}
+
+function shapeOf(table: TableInfo, row: Row, what: string): Shape {
+  if (!row || typeof row !== 'object') throw new OperationError(`${what} of ${table.name} is ${String(row)}, not an object`);
+  const key = columnsKey(row);
+  let shape = table.shapes.get(key);
+  if (!shape) {
+    const columns = Object.keys(row).map((name) => {
+      const c = table.columns.get(name);
+      if (!c) throw new OperationError(`table ${table.name} has no column "${name}" (its columns: ${[...table.columns.keys()].join(', ')})`);
+      return c;
+    });
+    if (columns.length === 0) throw new OperationError(`${what} of ${table.name} names no column`);
+    table.shapes.set(key, (shape = { key, columns }));
+  }
+  return shape;
+}
+
+function keyValues(keys: ColumnInfo[], where: Row, table: TableInfo): Array<string | null> {
+  return keys.map((c) => {
+    const text = toText(where[c.name], c, table);
+    if (text === null) throw new OperationError(`where ${c.name} of ${table.name} is null: rows are matched with =, which never matches NULL`);
+    return text;
+  });
+}
+
+const INTEGER = /^\s*[+-]?\d+\s*$/;
+const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
+
+/** Types whose values the planner can compare in memory (deterministic text equality or a canonical form). */
+const NORMALIZERS: Record<string, (text: string) => string | undefined> = {
+  text: (t) => t,
+  varchar: (t) => t,
+  uuid: (t) => UUID.exec(t)?.slice(1).join('').toLowerCase(),
+  int2: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
+  int4: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
+  int8: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
+  bool: (t) => (t === 't' || t === 'true' ? 't' : t === 'f' || t === 'false' ? 'f' : undefined),
+};
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const COPY_SPECIALS = /[\\\n\r\t]/g;
+const escapeChar = (c: string) => COPY_ESCAPES[c];
+
+function copyUnescape(field: string): string {
+  return field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c)) : field;
+}
+
+function copyEscape(text: string): string {
+  return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, escapeChar) : text;
+}
+
+/** A JS value as PostgreSQL's text input for a column (null for NULL). */
+function toText(value: unknown, column: ColumnInfo, table: TableInfo): string | null {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value) && column.kind !== 'json') return String(value).replace('Infinity', 'infinity');
+      return column.kind === 'json' ? JSON.stringify(value) : String(value);
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return column.kind === 'json' ? String(value) : value ? 't' : 'f';
+    case 'object':
+      break;
+    default:
+      throw new OperationError(`column ${column.name} of ${table.name} gets a ${typeof value}`);
+  }
+  if (column.kind === 'json') return JSON.stringify(value);
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return '\\x' + Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (Array.isArray(value)) {
+    if (column.kind !== 'array') throw new OperationError(`column ${column.name} of ${table.name} (${column.type}) gets an array`);
+    return arrayLiteral(value, column, table);
+  }
+  const ts = value as { seconds?: unknown; nanos?: unknown };
+  if (ts.seconds !== undefined && Object.keys(value).every((k) => k === 'seconds' || k === 'nanos')) return timestampText(ts.seconds, ts.nanos);
+  throw new OperationError(`column ${column.name} of ${table.name} (${column.type}) gets an object; only json/jsonb columns take objects`);
+}
+
+function arrayLiteral(values: unknown[], column: ColumnInfo, table: TableInfo): string {
+  const items = values.map((v) => {
+    if (Array.isArray(v)) return arrayLiteral(v, column, table);
+    const text = toText(v, { ...column, kind: 'other' }, table);
+    return text === null ? 'NULL' : `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  });
+  return `{${items.join(',')}}`;
+}
+
+/** A decoded google.protobuf.Timestamp (seconds possibly a string or Long) as ISO-8601 UTC. */
+export function timestampText(seconds: unknown, nanos: unknown): string {
+  const s = typeof seconds === 'object' && seconds !== null ? Number(String(seconds)) : Number(seconds);
+  const n = Number(nanos ?? 0);
+  // Whole milliseconds (the common case) need nothing but Date's own formatting.
+  if (n % 1_000_000 === 0) return new Date(s * 1000 + n / 1_000_000).toISOString();
+  return `${new Date(s * 1000).toISOString().slice(0, 19)}.${String(n).padStart(9, '0')}Z`;
+}
