@@ -1,7 +1,7 @@
 // The whole migration of the dating example, step by step, each step a real child process run the
 // way a user would run it: generate the legacy database, extract, transform, seed the module
 // databases, seed RabbitMQ. Used by `ferry demo` and `npm run bench -- e2e`.
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -48,12 +48,14 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     schemas: path.join(options.workDir, 'schemas'),
   };
   await rm(options.workDir, { recursive: true, force: true });
+  await mkdir(options.workDir, { recursive: true });
   const legacyUrl = databaseUrl(options.pgUrl, LEGACY_DATABASE);
   const steps: PipelineResult['steps'] = [];
   const run = async (name: StepName, args: string[], script?: string) => {
     log(`── ${name}`);
     const step = await runFerryStep<Record<string, unknown>>(name, args, { script, onStderr: (line) => log(`   ${line}`), cwd: EXAMPLE_DIR });
     steps.push({ ...step, name });
+    await writeFile(path.join(options.workDir, `${name.replace(' ', '-')}.json`), JSON.stringify(step.summary, null, 2));
     return step;
   };
 
@@ -67,6 +69,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     'transform', '--in', dirs.tables, '--out', dirs.events, '--config', CONFIG, '--order', 'occurred_at',
     // Visits of purged members are rejected on purpose (see transforms/profile-visits.ts).
     '--max-errors', '1000000', '--json',
+    // npm test type-checks the example; a second check here would cost seconds and ~300 MB.
+    '--no-typecheck',
   ]);
   await run('seed modules', ['seed', 'modules', '--in', dirs.events, '--config', CONFIG, '--url', options.pgUrl, '--create-databases', '--reset', '--json']);
   if (!options.skipRabbitmq) {

@@ -81,7 +81,7 @@ export async function verifyPipeline(input: VerifyInput): Promise<Check[]> {
   const legacy = new pg.Client({ connectionString: input.legacyUrl });
   await legacy.connect();
   try {
-    const legacyCount = async (sql: string) => Number((await legacy.query<{ count: string }>(sql)).rows[0].count);
+    const legacyCount = async (sql: string) => Number(Object.values((await legacy.query(sql)).rows[0])[0]);
     const expectedEvents: Record<string, number> = {};
     for (const [type, sql] of Object.entries(EVENT_COUNTS_SQL)) {
       expectedEvents[type] = await legacyCount(sql);
