@@ -12,7 +12,9 @@ import { registerTransform } from './transform-command.ts';
 const program = new Command('ferry')
   .description('Move a legacy SQL database into an event-driven system: extract → transform → seed.')
   .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
+  .exitOverride()
+  // `ferry transform --in A codegen --in B`: options after a subcommand belong to it.
+  .enablePositionalOptions();
 
 for (const register of [registerExtract, registerDump, registerTransform, registerSeed, registerDemo, registerServices]) {
   register(program);

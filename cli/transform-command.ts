@@ -26,8 +26,10 @@ interface TransformFlags {
 export function registerTransform(program: Command): void {
   const transform = program
     .command('transform')
+    .enablePositionalOptions()
     .description('run the transforms of ferry.config.ts over table dumps and write event dumps')
-    .requiredOption('--in <dir>', 'folder of table dumps (from ferry extract)')
+    // Not requiredOption: commander would then demand it of `ferry transform codegen` too.
+    .option('--in <dir>', 'folder of table dumps (from ferry extract) (required)')
     .option('--out <dir>', 'folder for the event dumps (required unless --dry-run)')
     .option('--config <file>', 'the config that lists transforms and event schemas', 'ferry.config.ts')
     .addOption(new Option('--order <order>', 'occurred_at: one globally time-ordered events.pb.gz (external sort); none: one event dump per table dump').choices(['none', 'occurred_at']).default('none'))
@@ -42,6 +44,7 @@ export function registerTransform(program: Command): void {
     .option('--no-typecheck', 'skip type-checking the config and transforms before the run')
     .option('--show <n>', 'with --dry-run: how many first events to print', (v) => count(v, '--show'), 10)
     .action(async (opts: TransformFlags) => {
+      if (!opts.in) throw new UserError('--in DIR is required: the folder of table dumps written by ferry extract');
       if (opts.watch) {
         await watchTransform({ configFile: opts.config, args: process.argv.slice(process.argv.indexOf('transform') + 1) });
         return;
