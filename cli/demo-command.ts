@@ -15,12 +15,12 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('the dating-site example end to end: generate the legacy database, extract, transform, seed modules and RabbitMQ, verify, report')
-    .option('--scale <scale>', 'tiny (seconds), small (demo), fi (the small country: 1.2 M messages)', 'small')
+    .option('--scale <scale>', 'tiny (seconds), small (demo), quarter (a quarter of fi), fi (the small country: 1.2 M messages)', 'small')
     .option('--out <dir>', 'folder for dumps and the report', 'dumps/out/demo')
     .option('--no-rabbitmq', 'skip seeding RabbitMQ')
     .option('--json', 'print the summary and checks as one JSON document on stdout')
     .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean }) => {
-      if (!isScale(opts.scale)) throw new UserError(`unknown scale "${opts.scale}": use tiny, small or fi`);
+      if (!isScale(opts.scale)) throw new UserError(`unknown scale "${opts.scale}": use tiny, small, quarter or fi`);
       const log = (line: string) => process.stderr.write(line + '\n');
       const services = await acquireServices(log);
       try {

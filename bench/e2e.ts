@@ -1,0 +1,200 @@
+// The whole dating-site migration at two scales (a quarter of `fi`, then `fi`), each step next to its
+// raw limit measured in the same run, plus how time and peak memory grow with the data.
+//   npm run bench -- e2e [--scales quarter,fi] [--no-rabbitmq]
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import amqp from 'amqplib';
+import pg from 'pg';
+import { DumpReader } from '../dumps/index.ts';
+import { unframe } from '../dumps/framing.ts';
+import { CONFIG, databaseUrl, runPipeline, type PipelineResult } from '../examples/dating/demo/pipeline.ts';
+import { eventsByType, stepCounts } from '../examples/dating/demo/summaries.ts';
+import type { ScaleName } from '../examples/dating/legacy/generate.ts';
+import { acquireServices } from '../services/services.ts';
+import { reportFigure } from './report.ts';
+
+const exec = promisify(execFile);
+const RSS_BUDGET_MB = 500;
+
+interface Limits {
+  extractRowsPerSecond: number;
+  transformRowsPerSecond: number;
+  seedModulesSeconds: number;
+  moduleRows: number;
+  rabbitmqEventsPerSecond?: number;
+}
+
+export default async function run(args: string[]): Promise<void> {
+  const scales = (valueOf(args, '--scales') ?? 'quarter,fi').split(',') as ScaleName[];
+  const withRabbitmq = !args.includes('--no-rabbitmq');
+  const services = await acquireServices((line) => process.stderr.write(line + '\n'));
+  const work = await mkdtemp(path.join(os.tmpdir(), 'ferry-bench-e2e-'));
+  const results: Array<{ scale: ScaleName; result: PipelineResult; limits: Limits }> = [];
+  try {
+    for (const scale of scales) {
+      process.stderr.write(`\n== e2e at scale ${scale}\n`);
+      const result = await runPipeline({
+        scale, pgUrl: services.env.FERRY_PG_URL, amqpUrl: services.env.FERRY_AMQP_URL, workDir: path.join(work, scale),
+        skipRabbitmq: !withRabbitmq, log: (line) => process.stderr.write(line + '\n'),
+      });
+      process.stderr.write(`measuring raw limits at scale ${scale} ...\n`);
+      const limits = await measureLimits(result, services.env.FERRY_PG_URL, withRabbitmq ? services.env.FERRY_AMQP_URL : undefined);
+      results.push({ scale, result, limits });
+      report(scale, result, limits);
+    }
+    if (results.length >= 2) growth(results[0], results[results.length - 1]);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    await services.release();
+  }
+}
+
+function report(scale: string, result: PipelineResult, limits: Limits): void {
+  const step = (name: string) => result.steps.find((s) => s.name === name);
+  const total = result.steps.filter((s) => s.name !== 'generate').reduce((sum, s) => sum + s.seconds, 0);
+  process.stdout.write(`\n# scale ${scale}: extract+transform+seed ${total.toFixed(1)} s\n`);
+  for (const s of result.steps) {
+    const c = stepCounts(s);
+    const parts = [`${s.seconds.toFixed(1)} s`];
+    if (c.rows !== undefined) parts.push(`${Math.round(c.rows / s.seconds)} rows/s`);
+    if (c.events !== undefined) parts.push(`${Math.round(c.events / s.seconds)} events/s`);
+    if (c.bytes !== undefined) parts.push(`${(c.bytes / 1e6 / s.seconds).toFixed(1)} MB/s`);
+    parts.push(`peak RSS ${Math.round(s.peakRssMb)} MB`);
+    process.stdout.write(`# ${s.name}: ${parts.join(', ')}\n`);
+  }
+  const extract = step('extract')!;
+  reportFigure({ name: `e2e ${scale} extract`, value: stepCounts(extract).rows! / extract.seconds, unit: 'rows/s', limit: limits.extractRowsPerSecond, limitWhat: 'psql COPY (SELECT *) TO STDOUT of every legacy table' });
+  const transform = step('transform')!;
+  reportFigure({ name: `e2e ${scale} transform`, value: stepCounts(transform).rows! / transform.seconds, unit: 'rows/s', limit: limits.transformRowsPerSecond, limitWhat: 'gunzip + protobufjs decode of the same table dumps' });
+  const seedModules = step('seed modules')!;
+  reportFigure({ name: `e2e ${scale} seed modules`, value: limits.moduleRows / seedModules.seconds, unit: 'rows/s', limit: limits.moduleRows / limits.seedModulesSeconds, limitWhat: 'psql \\copy of the same final module rows into the same tables' });
+  const rabbit = step('seed rabbitmq');
+  if (rabbit && limits.rabbitmqEventsPerSecond) {
+    reportFigure({ name: `e2e ${scale} seed rabbitmq`, value: stepCounts(rabbit).events! / rabbit.seconds, unit: 'events/s', limit: limits.rabbitmqEventsPerSecond, limitWhat: 'minimal amqplib publisher, same topology, window 5000, same message sizes and routing keys' });
+  }
+  const peak = Math.max(...result.steps.filter((s) => s.name !== 'generate').map((s) => s.peakRssMb));
+  reportFigure({ name: `e2e ${scale} peak RSS`, value: peak, unit: 'MB', limit: RSS_BUDGET_MB, limitWhat: 'budget of the issue' });
+}
+
+/** Time per step grows with the data at most linearly (+10%); peak RSS does not grow. */
+function growth(small: { scale: string; result: PipelineResult }, large: { scale: string; result: PipelineResult }): void {
+  const events = (r: PipelineResult) => stepCounts(r.steps.find((s) => s.name === 'transform')!).events ?? 0;
+  const dataRatio = events(large.result) / events(small.result);
+  process.stdout.write(`\n# ${large.scale} has ${dataRatio.toFixed(2)}× the events of ${small.scale}\n`);
+  for (const s of large.result.steps) {
+    if (s.name === 'generate') continue;
+    const before = small.result.steps.find((x) => x.name === s.name);
+    if (!before) continue;
+    const timeRatio = s.seconds / before.seconds;
+    reportFigure({ name: `e2e time growth ${s.name}`, value: timeRatio, unit: '×', limit: dataRatio * 1.1, limitWhat: `linear: data grew ${dataRatio.toFixed(2)}×, +10%` });
+    reportFigure({ name: `e2e peak RSS growth ${s.name}`, value: s.peakRssMb / before.peakRssMb, unit: '×', limit: 1.1, limitWhat: 'flat: at most +10%' });
+  }
+}
+
+async function measureLimits(result: PipelineResult, pgUrl: string, amqpUrl: string | undefined): Promise<Limits> {
+  const legacy = result.legacyUrl;
+  const tables = (await readdir(result.dirs.tables)).filter((f) => f.endsWith('.pb.gz'));
+  // Extract's limit: the server streaming every table as COPY text.
+  let rows = 0;
+  let t = performance.now();
+  for (const file of tables) {
+    const name = file.replace(/(\.part-\d+)?\.pb\.gz$/, '').split('.');
+    const { stdout } = await exec('bash', ['-c', `psql "$0" -c "COPY (SELECT * FROM \\"${name[0]}\\".\\"${name[1]}\\") TO STDOUT" | wc -l`, legacy], { maxBuffer: 1 << 20 });
+    rows += Number(stdout.trim());
+  }
+  const extractRowsPerSecond = rows / ((performance.now() - t) / 1000);
+
+  // Transform's limit: inflate and decode the same dumps, nothing else.
+  t = performance.now();
+  let decoded = 0;
+  for (const file of tables) {
+    const reader = await DumpReader.open(path.join(result.dirs.tables, file));
+    const type = reader.recordType;
+    await reader.close();
+    const raw = zlib.gunzipSync(await readFile(path.join(result.dirs.tables, file)));
+    const records = [...unframe(raw)];
+    for (let i = 1; i < records.length - 1; i++) type.decode(records[i]);
+    decoded += records.length - 2;
+  }
+  const transformRowsPerSecond = decoded / ((performance.now() - t) / 1000);
+
+  // Seed modules' limit: psql \copy of the final module rows into the same (emptied) tables.
+  const { default: config } = (await import(CONFIG)) as { default: { modules: Array<{ database: string; schemaName: string }>; rabbitmq: { exchange: string; queues: Array<{ name: string; bindings: string[]; arguments?: Record<string, unknown> }> } } };
+  let moduleRows = 0;
+  let copySeconds = 0;
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'ferry-e2e-copy-'));
+  try {
+    for (const module of config.modules) {
+      const url = databaseUrl(pgUrl, module.database);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const tablesInModule = (await client.query<{ t: string }>(`SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name <> 'ferry_progress'`, [module.schemaName])).rows.map((r) => r.t);
+      for (const table of tablesInModule) {
+        const file = path.join(tmp, `${module.schemaName}.${table}.copy`);
+        await exec('psql', [url, '-c', `\\copy ${table} TO '${file}'`]);
+        moduleRows += Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+        await client.query(`TRUNCATE ${table}`);
+        const start = performance.now();
+        await exec('psql', [url, '-c', `\\copy ${table} FROM '${file}'`]);
+        copySeconds += (performance.now() - start) / 1000;
+      }
+      await client.end();
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+
+  let rabbitmqEventsPerSecond: number | undefined;
+  const rabbit = result.steps.find((s) => s.name === 'seed rabbitmq');
+  if (amqpUrl && rabbit) rabbitmqEventsPerSecond = await rawPublish(amqpUrl, config.rabbitmq, rabbit.summary);
+  return { extractRowsPerSecond, transformRowsPerSecond, seedModulesSeconds: copySeconds, moduleRows, rabbitmqEventsPerSecond };
+}
+
+/** A minimal confirm-window publisher (no ferry code): the same number of messages per routing key, the same mean size. */
+async function rawPublish(url: string, topology: { exchange: string; queues: Array<{ name: string; bindings: string[]; arguments?: Record<string, unknown> }> }, summary: Record<string, unknown>): Promise<number> {
+  const counts = eventsByType(summary);
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const size = Math.max(1, Math.round(Number(summary.bytes) / total));
+  const conn = await amqp.connect(url);
+  const setup = await conn.createChannel();
+  for (const q of topology.queues) {
+    await setup.deleteQueue(q.name);
+    await setup.assertQueue(q.name, { durable: true, arguments: q.arguments });
+    for (const key of q.bindings) await setup.bindQueue(q.name, topology.exchange, key);
+  }
+  const ch = await conn.createConfirmChannel();
+  const body = Buffer.alloc(size, 0x61);
+  const keys = Object.entries(counts).flatMap(([k, n]) => Array.from({ length: Math.ceil((n / total) * 1000) }, () => k));
+  const window = 5000;
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const start = performance.now();
+  for (let i = 0; i < total; i++) {
+    while (inFlight >= window) await new Promise<void>((r) => (wake = r));
+    inFlight++;
+    const ok = ch.publish(topology.exchange, keys[i % keys.length], body, { persistent: true, messageId: String(i), type: keys[i % keys.length] }, (err) => {
+      if (err) throw err;
+      inFlight--;
+      if (inFlight < window - 500 && wake) {
+        const w = wake;
+        wake = undefined;
+        w();
+      }
+    });
+    if (!ok) await new Promise((r) => ch.once('drain', r));
+  }
+  await ch.waitForConfirms();
+  const seconds = (performance.now() - start) / 1000;
+  for (const q of topology.queues) await setup.deleteQueue(q.name);
+  await conn.close();
+  return total / seconds;
+}
+
+function valueOf(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
