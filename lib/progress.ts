@@ -137,8 +137,9 @@ export function formatSeconds(s: number): string {
 /** Renders rows as an aligned plain-text table (for summaries on stderr). */
 export function table(rows: Array<Record<string, string | number>>): string {
   if (rows.length === 0) return '';
-  const keys = Object.keys(rows[0]);
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const numeric = keys.map((k) => rows.some((r) => typeof r[k] === 'number'));
   const cells = [keys, ...rows.map((r) => keys.map((k) => String(r[k] ?? '')))];
   const widths = keys.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
-  return cells.map((c) => c.map((v, i) => (typeof rows[0][keys[i]] === 'number' ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+  return cells.map((c) => c.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
 }
