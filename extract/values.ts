@@ -84,6 +84,7 @@ export function parseTimestampText(text: string): ParsedTimestamp | undefined {
  */
 export class WallClock {
   private readonly cache = new Map<number, number>();
+  private readonly dayCache = new Map<number, number | null>();
   private readonly format?: Intl.DateTimeFormat;
   readonly utc: boolean;
 
@@ -103,6 +104,17 @@ export class WallClock {
 
   toUtcSeconds(wallSeconds: number): number {
     if (this.utc) return wallSeconds;
+    // Most days have one offset all day: cache those per day (a few thousand entries for decades of
+    // data), and look closer only on days near a transition.
+    const day = Math.floor(wallSeconds / 86400);
+    let dayOffset = this.dayCache.get(day);
+    if (dayOffset === undefined) {
+      const before = this.offsetAt(day * 86400 - 2 * 86400);
+      const after = this.offsetAt(day * 86400 + 3 * 86400);
+      dayOffset = before === after ? before : null;
+      this.dayCache.set(day, dayOffset);
+    }
+    if (dayOffset !== null) return wallSeconds - dayOffset;
     const bucket = Math.floor(wallSeconds / 900);
     let offset = this.cache.get(bucket);
     if (offset === undefined) {
