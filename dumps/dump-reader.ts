@@ -2,6 +2,7 @@
 // block index. Members are located by hopping over their gzip headers, so a reader can start at
 // any block and damage is reported with the file, block and byte offset where it is.
 import { open, type FileHandle } from 'node:fs/promises';
+import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { fromDescriptorSet } from './descriptors.ts';
 import { DumpError } from './errors.ts';
@@ -87,6 +88,11 @@ export class DumpReader {
     }
     if (payload.length !== block.uncompressedBytes) {
       throw new DumpError(`block holds ${payload.length} bytes, the trailer says ${block.uncompressedBytes}`, { file: this.file, block: index, offset: block.offset });
+    }
+    // gzip checked the member against its own CRC; this catches a whole member that is intact but
+    // not the one the trailer indexed here (e.g. blocks copied between files or reordered).
+    if (zlib.crc32(payload) !== block.crc32) {
+      throw new DumpError(`block content does not match the trailer's checksum`, { file: this.file, block: index, offset: block.offset });
     }
     return payload;
   }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { fromDescriptorSet } from './descriptors.ts';
-import { frame } from './framing.ts';
+import { DumpError } from './errors.ts';
+import { MAX_RECORD_BYTES, frame, unframe } from './framing.ts';
 import { encodeMember, type MemberKind } from './gzip-member.ts';
 import {
   FORMAT_VERSION,
@@ -45,6 +46,8 @@ export class DumpWriter {
   private blockRecordCount = 0;
   private readonly blocks: BlockInfo[] = [];
   private records = 0;
+  /** Blocks handed to compression so far: the index of the block being filled. */
+  private blocksStarted = 0;
   private offset = 0;
   private uncompressed = 0;
   /** Compression of the previous block runs while the next one is being encoded. */
@@ -95,7 +98,11 @@ export class DumpWriter {
 
   /** Adds one record: a plain object or message that the record type can encode. */
   async write(record: object): Promise<void> {
+    const before = this.writer.len;
     this.recordType.encodeDelimited(record as protobuf.Message, this.writer);
+    // Readers refuse such records (a damaged length prefix must not allocate gigabytes), so refuse
+    // to write one rather than produce a dump that looks complete and cannot be read.
+    if (this.writer.len - before > MAX_RECORD_BYTES) throw this.tooLong(this.writer.len - before, this.blocksStarted, this.blockRecordCount);
     this.blockRecordCount++;
     if (this.blockRecordCount >= this.options.blockRecords || this.writer.len >= this.options.blockBytes) {
       await this.flushBlock();
@@ -108,6 +115,13 @@ export class DumpWriter {
    * as their own block first.
    */
   async writeFramedBlock(framed: Uint8Array, records: number): Promise<void> {
+    if (framed.length > MAX_RECORD_BYTES) {
+      let index = 0;
+      for (const record of unframe(framed, Number.MAX_SAFE_INTEGER)) {
+        if (record.length > MAX_RECORD_BYTES) throw this.tooLong(record.length, this.blocksStarted + (this.blockRecordCount > 0 ? 1 : 0), index);
+        index++;
+      }
+    }
     await this.flushBlock();
     if (records > 0) await this.emitBlock(framed, records);
   }
@@ -124,6 +138,7 @@ export class DumpWriter {
 
   private async emitBlock(payload: Uint8Array, records: number): Promise<void> {
     const firstRecord = this.records;
+    this.blocksStarted++;
     this.records += records;
     this.uncompressed += payload.length;
     // Wait for the previous block so that at most one compressed block is held in memory.
@@ -167,6 +182,13 @@ export class DumpWriter {
       bytes: this.offset,
       uncompressedBytes: this.uncompressed,
     };
+  }
+
+  private tooLong(bytes: number, block: number, record: number): DumpError {
+    return new DumpError(
+      `a record encodes to ${bytes} bytes, more than the ${MAX_RECORD_BYTES} a dump record may hold; exclude or cast the column that holds such values`,
+      { file: this.file, block, record },
+    );
   }
 
   /** Drops the partial file. Safe to call more than once. */

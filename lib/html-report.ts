@@ -40,17 +40,32 @@ ${steps.flatMap((s) => (s.tables ?? []).map((t) => `<h3>${esc(s.name)}: ${esc(t.
 `;
 }
 
-/** Items per second between consecutive samples of each progress label, on a shared time axis. */
+/**
+ * Items per second of each step over a shared time axis. A step may count under several labels at
+ * once (extract per table, seed modules per module): those of the main unit (the unit of the label
+ * that counted most, e.g. events rather than files) are added up, each at its latest sample.
+ */
 function ratePoints(samples: ProgressSample[], t0: number): Array<[number, number]> {
   const byLabel = new Map<string, ProgressSample[]>();
   for (const s of samples) byLabel.set(s.label, [...(byLabel.get(s.label) ?? []), s]);
-  // One line per step: the label that counted most (e.g. events rather than files).
-  const main = [...byLabel.values()].sort((a, b) => (b.at(-1)?.count ?? 0) - (a.at(-1)?.count ?? 0))[0] ?? [];
+  const main = [...byLabel.values()].sort((a, b) => (b.at(-1)?.count ?? 0) - (a.at(-1)?.count ?? 0))[0];
+  if (!main) return [];
+  const unit = main[0].unit;
+  const counted = samples.filter((s) => s.unit === unit).sort((a, b) => a.t - b.t);
+  const latest = new Map<string, number>();
   const points: Array<[number, number]> = [];
-  for (let i = 1; i < main.length; i++) {
-    const dt = (main[i].t - main[i - 1].t) / 1000;
-    if (dt <= 0) continue;
-    points.push([(main[i].t - t0) / 1000, (main[i].count - main[i - 1].count) / dt]);
+  const BUCKET_MS = 500;
+  let [lastT, lastTotal] = [counted[0]?.t ?? 0, 0];
+  for (let i = 0; i < counted.length; i++) {
+    latest.set(counted[i].label, counted[i].count);
+    const t = counted[i].t;
+    // Close a bucket when the next sample is in a later one (samples of one instant are summed first).
+    if (i + 1 < counted.length && counted[i + 1].t - lastT < BUCKET_MS) continue;
+    let total = 0;
+    for (const c of latest.values()) total += c;
+    const dt = (t - lastT) / 1000;
+    if (dt > 0) points.push([(t - t0) / 1000, (total - lastTotal) / dt]);
+    [lastT, lastTotal] = [t, total];
   }
   return points;
 }

@@ -42,9 +42,11 @@ export class Progress {
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
-    if (!options.quiet) {
-      this.printEveryMs = this.tty ? 250 : options.intervalMs ?? 5000;
-      // With FERRY_PROGRESS_FILE, samples are taken four times a second whatever is printed.
+    if (!options.quiet) this.printEveryMs = this.tty ? 250 : options.intervalMs ?? 5000;
+    // With FERRY_PROGRESS_FILE, samples are taken four times a second whatever is printed, quiet
+    // counters included (per-table and per-module ones, that a combined line prints), so a
+    // parent's chart has every step.
+    if (!options.quiet || process.env.FERRY_PROGRESS_FILE) {
       this.timer = setInterval(() => this.render(), process.env.FERRY_PROGRESS_FILE ? 250 : this.printEveryMs);
       this.timer.unref();
     }
@@ -77,6 +79,7 @@ export class Progress {
 
   private render(): void {
     this.sample();
+    if (this.options.quiet) return;
     const now = performance.now();
     if (now - this.lastPrint < this.printEveryMs - 1) return;
     this.lastPrint = now;

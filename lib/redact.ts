@@ -3,7 +3,8 @@
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also `Password=...;` pairs. */
 export function redact(text: string): string {
   return text
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@')
+    // Up to the last '@' of the URL: a password may hold an unencoded '@' (over-redacting is fine).
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/]*@/gi, '$1***@')
     .replace(/\b(password|pwd)\s*=\s*[^;\s]*/gi, '$1=***');
 }
 

@@ -18,7 +18,8 @@ export interface RabbitmqServer {
 const USER = 'rabbitmq';
 const LIB = '/usr/lib/rabbitmq/bin';
 
-export async function startRabbitmq(baseDir: string, log: (line: string) => void): Promise<RabbitmqServer> {
+/** `extraConfig`: more rabbitmq.conf lines, e.g. `max_message_size = 65536` for a test broker. */
+export async function startRabbitmq(baseDir: string, log: (line: string) => void, extraConfig = ''): Promise<RabbitmqServer> {
   await ensureDebianPackage(path.join(LIB, 'rabbitmq-server'), ['rabbitmq-server'], log);
   const dir = path.join(baseDir, 'rabbitmq');
   await mkdir(dir, { recursive: true });
@@ -41,7 +42,7 @@ export async function startRabbitmq(baseDir: string, log: (line: string) => void
     RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
   };
   // Loopback-only, generous limits for seeding benchmarks; guest may log in from loopback.
-  await writeFile(path.join(dir, 'rabbitmq.conf'), 'loopback_users = none\nvm_memory_high_watermark.relative = 0.6\n');
+  await writeFile(path.join(dir, 'rabbitmq.conf'), `loopback_users = none\nvm_memory_high_watermark.relative = 0.6\n${extraConfig}`);
   await writeFile(path.join(dir, 'advanced.config'), '[].\n');
   await giveTo(USER, dir);
   for (const f of ['enabled_plugins', 'rabbitmq.conf', 'advanced.config']) await giveTo(USER, path.join(dir, f));

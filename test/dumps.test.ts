@@ -266,6 +266,32 @@ describe('damaged dumps', () => {
     await expectBad(file, new RegExp(`huge.pb.gz, block 0, byte offset ${head.length}: record of ${MAX_RECORD_BYTES + 1} bytes is longer than the maximum`));
   });
 
+  it('refuses to write a record longer than the sane maximum, and leaves no dump', async () => {
+    const file = path.join(dir, 'too-long.pb.gz');
+    const err = await writeDump(file, header, [member(1), { id: 2, photo: Buffer.alloc(MAX_RECORD_BYTES + 1, 7) }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DumpError);
+    expect((err as DumpError).message).toMatch(/too-long\.pb\.gz, block 0, record 1: a record encodes to \d+ bytes, more than the 268435456/);
+    expect((await readdir(dir)).filter((f) => f.includes('too-long'))).toEqual([]);
+  });
+
+  it('reports a block that is intact gzip but not the one the trailer indexed there', async () => {
+    const file = path.join(dir, 'swapped.pb.gz');
+    const rows = Array.from({ length: 40 }, (_, i) => ({ id: 1, nickname: 'abcd'[Math.floor(i / 10)].repeat(20) }));
+    await writeDump(file, header, rows, { blockRecords: 10 });
+    const reader = await DumpReader.open(file);
+    const [b1, b2] = [reader.blocks[1], reader.blocks[2]];
+    await reader.close();
+    // Two blocks with the same record count and size, so only the checksum tells them apart.
+    expect([b1.records, b1.compressedBytes === b2.compressedBytes]).toEqual([10, true]);
+    const bytes = await readFile(file);
+    const swapped = Buffer.concat([
+      bytes.subarray(0, b1.offset), bytes.subarray(b2.offset, b2.offset + b2.compressedBytes),
+      bytes.subarray(b1.offset, b1.offset + b1.compressedBytes), bytes.subarray(b2.offset + b2.compressedBytes),
+    ]);
+    await writeFile(file, swapped);
+    await expectBad(file, new RegExp(`swapped.pb.gz, block 1, byte offset ${b1.offset}: block content does not match the trailer's checksum`));
+  });
+
   it('throws typed errors that carry the location', async () => {
     const file = path.join(dir, 'plain2.pb.gz');
     await writeFile(file, 'nope');

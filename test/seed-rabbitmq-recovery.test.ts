@@ -2,7 +2,7 @@
 // running seed. After both, the distinct message ids equal the event ids and the duplicates are
 // bounded by the confirm window.
 import { spawn } from 'node:child_process';
-import { appendFile, chmod, readFile, rm } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartRabbitmq, startRabbitmq, stopRabbitmq, type RabbitmqServer } from '../services/rabbitmq-server.ts';
@@ -67,13 +67,14 @@ function expectAtLeastOnce(messageIds: string[], ids: number[]): number {
 }
 
 // Restarting the shared broker would break the suites running beside this one, so the restart and
-// max_message_size tests get a broker of their own; it boots while the first test runs.
+// max_message_size tests get a broker of their own (max_message_size 65536); it boots while the
+// first test runs.
 let ownBroker: Promise<RabbitmqServer>;
 beforeAll(() => {
   ownBroker = (async () => {
     const base = await tempDir('ferry-test-rabbit-');
     await chmod(base, 0o755);
-    const server = await startRabbitmq(base, () => undefined);
+    const server = await startRabbitmq(base, () => undefined, 'max_message_size = 65536\n');
     cleanup.push(async () => {
       await stopRabbitmq(server);
       await rm(base, { recursive: true, force: true });
@@ -123,8 +124,6 @@ describe('ferry seed rabbitmq, at least once', () => {
       const s = await seedSetup(server.url, 20_000);
       const run = startFerry([...s.args, '--json', '--reconnect-timeout', '90']);
       await confirmedAtLeast(s.checkpoint, 2_000);
-      // Applies from the restart on; the next test needs it.
-      await appendFile(path.join(server.dir, 'rabbitmq.conf'), 'max_message_size = 65536\n');
       await restartRabbitmq(server);
       const result = await run.done;
       expect(result.stderr).toMatch(/connection to RabbitMQ at 127\.0\.0\.1:\d+ vhost \/ lost: .*; reconnecting \(\d+ unconfirmed events will be sent again\)\n/);

@@ -38,6 +38,7 @@ describe('redact', () => {
   it('hides passwords in URLs and connection strings', () => {
     expect(redact('connect postgres://bob:s3cr%40t@db:5432/x failed')).toBe('connect postgres://bob:***@db:5432/x failed');
     expect(redact('mssql://sa:Pa55@host/db')).toBe('mssql://sa:***@host/db');
+    expect(redact('extract --from postgres://sa:p@ss@w0rd@host:5432/db')).toBe('extract --from postgres://sa:***@host:5432/db');
     expect(redact('Server=x;User Id=sa;Password=hunter2;')).toBe('Server=x;User Id=sa;Password=***;');
     expect(redact('amqp://guest@h')).toBe('amqp://guest@h');
   });
