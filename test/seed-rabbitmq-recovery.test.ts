@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { chmod, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restartRabbitmq, startRabbitmq, stopRabbitmq, type RabbitmqServer } from '../services/rabbitmq-server.ts';
+import { rabbitmqctl, restartRabbitmq, startRabbitmq, stopRabbitmq, type RabbitmqServer } from '../services/rabbitmq-server.ts';
 import { sampleEvent } from './fixtures/event-dumps.ts';
 import { FERRY, ROOT, runFerry, tempDir, type RunResult } from './helpers.ts';
 import { deleteQueues, drainQueue, uniqueName, writeConfig, writeDumps } from './seed-rabbitmq-helpers.ts';
@@ -133,6 +133,29 @@ describe('ferry seed rabbitmq, at least once', () => {
       const summary = JSON.parse(result.stdout);
       expect(summary).toMatchObject({ events: 20_000, complete: true });
       expect(summary.reconnects).toBeGreaterThanOrEqual(1);
+      const messages = await drainQueue(server.url, s.queue);
+      expectAtLeastOnce(messages.map((m) => m.properties.messageId), s.ids);
+    });
+
+    it('broker blocks publishing (memory alarm) mid-run: ferry waits, says why, and goes on when unblocked', async () => {
+      const s = await seedSetup(server.url, 20_000);
+      const run = startFerry([...s.args.filter((a) => a !== '--quiet'), '--json']);
+      await confirmedAtLeast(s.checkpoint, 2_000);
+      await rabbitmqctl(server, ['set_vm_memory_high_watermark', '0']);
+      try {
+        await new Promise((r) => setTimeout(r, 1_000));
+        const before = await confirmedAtLeast(s.checkpoint, 0);
+        // Longer than the 5 s between progress lines, so one is printed while blocked.
+        await new Promise((r) => setTimeout(r, 5_500));
+        expect(await confirmedAtLeast(s.checkpoint, 0)).toBe(before);
+        expect(before).toBeLessThan(20_000);
+      } finally {
+        await rabbitmqctl(server, ['set_vm_memory_high_watermark', '0.6']);
+      }
+      const result = await run.done;
+      expect(result.code).toBe(0);
+      expect(result.stderr).toMatch(/broker blocked publishing: /);
+      expect(JSON.parse(result.stdout)).toMatchObject({ events: 20_000, complete: true, reconnects: 0 });
       const messages = await drainQueue(server.url, s.queue);
       expectAtLeastOnce(messages.map((m) => m.properties.messageId), s.ids);
     });

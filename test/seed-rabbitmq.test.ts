@@ -168,6 +168,65 @@ describe('ferry seed rabbitmq, bad input', () => {
     expect(messages.length - registered.length).toBeLessThanOrEqual(300);
   });
 
+  it('nacked events (a full queue that rejects publishes) are sent again with backoff, and arrive once there is room', async () => {
+    const dir = await tempDir();
+    const exchange = uniqueName('ferry.test.nack');
+    const queue = uniqueName('ferry.test.bounded');
+    cleanup.push(() => deleteQueues(url(), [queue], [exchange]));
+    const ids = await writeDumps(dir, [['a.events.pb.gz', 0, 300]]);
+    const config = await writeConfig(dir, { exchange, queues: [{ name: queue, bindings: ['#'], arguments: { 'x-max-length': 100, 'x-overflow': 'reject-publish' } }] });
+    const run = runFerry(seedArgs(dir, url(), '--declare', '--config', config, '--batch-size', '50', '--window', '300', '--json'));
+    // Once the queue is full (the broker nacks from then on), make room: the retries get through.
+    const conn = await amqp.connect(url());
+    const received: string[] = [];
+    try {
+      conn.on('error', () => undefined);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        // A check of a queue not yet declared closes its channel: one channel per look.
+        const probe = await conn.createChannel();
+        probe.on('error', () => undefined);
+        const q = await probe.checkQueue(queue).catch(() => undefined);
+        if (q) await probe.close();
+        if (q && q.messageCount >= 100) break;
+        if (Date.now() > deadline) throw new Error('the queue never filled up');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      const ch = await conn.createChannel();
+      await ch.consume(queue, (m) => {
+        if (!m) return;
+        received.push(m.properties.messageId as string);
+        ch.ack(m);
+      });
+      const result = await run;
+      expect(result.code).toBe(0);
+      const summary = JSON.parse(result.stdout);
+      expect(summary).toMatchObject({ events: 300, complete: true });
+      expect(summary.nackRetries).toBeGreaterThan(0);
+      const deadline2 = Date.now() + 10_000;
+      while (received.length < 300 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await conn.close();
+    }
+    expect(new Set(received)).toEqual(new Set(ids.map((i) => sampleEvent(i).id)));
+  });
+
+  it('events the broker keeps nacking fail the run with the event, its position and what to check', async () => {
+    const dir = await tempDir();
+    const exchange = uniqueName('ferry.test.nack-fatal');
+    const queue = uniqueName('ferry.test.full');
+    cleanup.push(() => deleteQueues(url(), [queue], [exchange]));
+    await writeDumps(dir, [['a.events.pb.gz', 0, 150]]);
+    const config = await writeConfig(dir, { exchange, queues: [{ name: queue, bindings: ['#'], arguments: { 'x-max-length': 100, 'x-overflow': 'reject-publish' } }] });
+    const run = await runFerry(seedArgs(dir, url(), '--declare', '--config', config, '--batch-size', '50', '--window', '150'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^ferry: the broker refused \\(nacked\\) event ${sampleEvent(100).id} in a\\.events\\.pb\\.gz record 100 6 times: check the broker's log and the queues' limits \\(x-max-length with reject-publish\\?\\)\n$`));
+    const checkpoint = JSON.parse(await readFile(path.join(dir, '.ferry-seed-rabbitmq.json'), 'utf8'));
+    expect(checkpoint).toMatchObject({ complete: false, files: { 'a.events.pb.gz': { next: 100 } } });
+    expect((await drainQueue(url(), queue)).length).toBe(100);
+  });
+
   it('an event over --max-message-bytes is reported with its id and position before anything of it is sent', async () => {
     const dir = await tempDir();
     const exchange = uniqueName('ferry.test.size');
