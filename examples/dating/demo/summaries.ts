@@ -29,7 +29,7 @@ export function stepCounts(step: ChildRun<Summary>): StepFigures {
     case 'extract':
       return { rows: sum((s.tables ?? []).map((t: Summary) => t.rows)), bytes: sum((s.tables ?? []).map((t: Summary) => t.bytes)) };
     case 'transform':
-      // bytes: the event data written (the outputs' records, before compression).
+      // bytes: the event dumps written (file bytes, compressed).
       return { rows: s.rows, events: s.events, bytes: sum((s.outputs ?? []).map((o: Summary) => o.bytes ?? 0)) || undefined };
     case 'seed modules':
       return { events: s.inputEvents, rows: sum((s.modules ?? []).map((m: Summary) => m.rows?.total ?? 0)) };
