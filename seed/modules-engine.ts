@@ -8,10 +8,10 @@ import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
-import { eventBatches, listEventDumps, parseShard, type EventBatch } from './event-batches.ts';
+import { eventBlocks, listEventDumps, parseShard, readEventAt } from './event-batches.ts';
 import type { ModuleDefinition, RowOp } from './module-definition.ts';
 import {
-  ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
+  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
 } from './postgres-sink.ts';
 
@@ -80,11 +80,20 @@ export interface SeedModulesSummary {
 
 interface Pending {
   batch: ModuleBatch;
-  /** Per op: index of its event in `events`. */
-  opEvents: number[];
-  events: EventRecord[];
-  /** `events[0]`'s record number in the file. */
-  firstRecord: number;
+  /** Per op: the record number (in `batch.file`) of the event it came from. The events themselves are
+   * not kept: the one behind a failing row is read again from the dump. */
+  opRecords: number[];
+  /** Holds the batch's COPY lines; back to the module's spares once the batch is committed. */
+  arena: CopyArena;
+}
+
+/** A module's part of the input batch being read. */
+interface Building {
+  /** First record of the batch this module applies (later than the batch's start after a resume). */
+  start: number;
+  ops: EncodedOp[];
+  opRecords: number[];
+  arena: CopyArena;
 }
 
 class ModuleRun {
@@ -100,9 +109,21 @@ class ModuleRun {
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
   private roomWaiters: Array<() => void> = [];
+  private readonly spareArenas: CopyArena[] = [];
 
   constructor(readonly sink: PostgresModuleSink) {
     this.events = new Progress({ label: sink.module.name, unit: 'events', quiet: true });
+  }
+
+  /** An empty COPY buffer, reusing those of committed batches (a batch's buffer grows to its size once). */
+  arena(): CopyArena {
+    const arena = this.spareArenas.pop() ?? new CopyArena();
+    arena.reset();
+    return arena;
+  }
+
+  recycle(arena: CopyArena): void {
+    if (this.spareArenas.length < IN_FLIGHT_PER_MODULE + 1) this.spareArenas.push(arena);
   }
 
   /** Queues a batch behind this module's earlier ones (they must commit in order). */
@@ -177,18 +198,71 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
       runs.forEach((r) => (r.resumedPast += r.positions.get(info.file) ?? 0));
     }
 
+    // Events are read, decoded and handled one at a time, straight into each module's part of the
+    // current batch (COPY lines into its arena), and dropped: nothing of an event outlives its
+    // handler call, so the garbage collector only ever sees short-lived objects. A batch is handed to
+    // its module's queue when full; the event loop gets a turn every few hundred events, so the
+    // COPY of the previous batch and its commit go on while this one is prepared.
     const decode = payloadDecoder();
-    for await (const batch of prefetch(eventBatches(options.input, { batchSize, resumeFrom, includeBlock }))) {
-      if (failure) break;
-      const payloads = new Array<Record<string, unknown> | undefined>(batch.events.length);
-      for (const run of runs) {
-        const pending = prepare(run, batch, payloads, decode, noteSkip, runs.length > 1);
-        if (!pending) continue;
+    const ctx = { retryForMs, log, noteSkip, input: options.input };
+    const building: Array<Building | undefined> = runs.map(() => undefined);
+    /** The input batch being read: [from, next) of `file`; from < 0 when none. */
+    let file = '';
+    let from = -1;
+    let next = -1;
+    /** Per module: records of `file` before this are already applied (a resumed run). */
+    let applied: number[] = [];
+    let sinceYield = 0;
+    const flush = async () => {
+      for (let i = 0; i < runs.length && !failure; i++) {
+        const part = building[i];
+        if (!part) continue;
+        building[i] = undefined;
+        const run = runs[i];
+        const pending: Pending = {
+          batch: { file, fromRecord: part.start, toRecord: next, events: next - part.start, ops: part.ops },
+          opRecords: part.opRecords,
+          arena: part.arena,
+        };
         await run.room(IN_FLIGHT_PER_MODULE);
         if (failure) break;
-        run.enqueue(() => (failure ? Promise.resolve() : limit(() => write(run, pending, { retryForMs, log, noteSkip })).catch(fail)));
+        run.enqueue(() => (failure ? Promise.resolve() : limit(() => write(run, pending, ctx)).catch(fail)));
+      }
+      from = -1;
+    };
+    reading: for await (const block of eventBlocks(options.input, { resumeFrom, includeBlock })) {
+      if (failure) break;
+      let k = block.fromRecord;
+      for (const event of block.events()) {
+        if (from >= 0 && (block.file !== file || k !== next || next - from >= batchSize)) {
+          await flush();
+          if (failure) break reading;
+        }
+        if (from < 0) {
+          if (block.file !== file) applied = runs.map((r) => r.positions.get(block.file) ?? 0);
+          file = block.file;
+          from = k;
+        }
+        let payload: Record<string, unknown> | undefined;
+        for (let i = 0; i < runs.length; i++) {
+          if (k < applied[i]) continue;
+          const run = runs[i];
+          const part = (building[i] ??= { start: k, ops: [], opRecords: [], arena: run.arena() });
+          const handler = run.sink.module.handlers[event.type];
+          if (!handler) continue;
+          // Decoded once for all modules.
+          payload ??= decode(block.root, event);
+          handle(run.sink, part, handler, payload, event, file, k, noteSkip);
+        }
+        next = ++k;
+        if (++sinceYield === YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (failure) break reading;
+        }
       }
     }
+    if (from >= 0 && !failure) await flush();
     await Promise.all(runs.map((r) => r.drained()));
   } catch (err) {
     fail(err as Error);
@@ -240,60 +314,46 @@ function checkShards(progress: ProgressRow[][], sinks: PostgresModuleSink[], sha
   });
 }
 
-/** Runs a module's handlers over its part of a batch and encodes their operations (no I/O). */
-function prepare(
-  run: ModuleRun, batch: EventBatch, payloads: Array<Record<string, unknown> | undefined>,
-  decode: (root: protobuf.Root, event: EventRecord) => Record<string, unknown>, noteSkip: (s: SkippedEvent) => void,
-  shared: boolean,
-): Pending | undefined {
-  const { sink } = run;
-  const handlers = sink.module.handlers;
-  const start = Math.max(batch.fromRecord, run.positions.get(batch.file) ?? 0);
-  if (start >= batch.toRecord) return undefined;
-  const ops: EncodedOp[] = [];
-  const opEvents: number[] = [];
-  for (let k = start - batch.fromRecord; k < batch.events.length; k++) {
-    const event = batch.events[k];
-    const handler = handlers[event.type];
-    if (!handler) continue;
-    // Shared between modules; with one module nothing keeps it, so it dies young.
-    const payload = shared ? (payloads[k] ??= decode(batch.root, event)) : decode(batch.root, event);
-    const before = ops.length;
-    try {
-      const result = handler(payload, event);
-      if (result) {
-        if (Array.isArray(result)) {
-          for (const op of result as RowOp[]) {
-            ops.push(sink.encode(op));
-            opEvents.push(k);
-          }
-        } else {
-          ops.push(sink.encode(result as RowOp));
-          opEvents.push(k);
+/** Events between two turns of the event loop while a batch is prepared. */
+const YIELD_EVERY = 256;
+
+/** Runs a module's handler on one event and encodes its operations into the module's batch (no I/O). */
+function handle(
+  sink: PostgresModuleSink, part: Building, handler: (payload: unknown, event: EventRecord) => unknown,
+  payload: Record<string, unknown>, event: EventRecord, file: string, record: number, noteSkip: (s: SkippedEvent) => void,
+): void {
+  const { ops, opRecords, arena } = part;
+  const before = ops.length;
+  const mark = arena.length;
+  try {
+    const result = handler(payload, event);
+    if (result) {
+      if (Array.isArray(result)) {
+        for (const op of result as RowOp[]) {
+          ops.push(sink.encode(op, arena));
+          opRecords.push(record);
         }
+      } else {
+        ops.push(sink.encode(result as RowOp, arena));
+        opRecords.push(record);
       }
-    } catch (err) {
-      ops.length = before;
-      opEvents.length = before;
-      const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
-      noteSkip({
-        module: sink.module.name, eventId: event.id, eventType: event.type, file: batch.file,
-        record: batch.fromRecord + k, reason: 'handler', message: message.split('\n')[0],
-      });
     }
+  } catch (err) {
+    ops.length = before;
+    opRecords.length = before;
+    arena.truncate(mark);
+    const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
+    noteSkip({
+      module: sink.module.name, eventId: event.id, eventType: event.type, file,
+      record, reason: 'handler', message: message.split('\n')[0],
+    });
   }
-  return {
-    batch: { file: batch.file, fromRecord: start, toRecord: batch.toRecord, events: batch.toRecord - start, ops },
-    opEvents,
-    events: batch.events,
-    firstRecord: batch.fromRecord,
-  };
 }
 
 /** Writes one module batch: reconnects and retries after a lost connection, finds and skips (or reports) bad rows. */
 async function write(
   run: ModuleRun, pending: Pending,
-  ctx: { retryForMs: number; log: (line: string) => void; noteSkip: (s: SkippedEvent) => void },
+  ctx: { retryForMs: number; log: (line: string) => void; noteSkip: (s: SkippedEvent) => void; input: string },
 ): Promise<void> {
   const { sink } = run;
   const t0 = performance.now();
@@ -335,22 +395,23 @@ async function write(
       if (!culprit) {
         throw new ModuleSeedError(`${sink.describe()}: batch ${pending.batch.file} records ${pending.batch.fromRecord}–${pending.batch.toRecord - 1} failed: ${pgMessage(err)}`, { module: sink.module.name, file: pending.batch.file, record: pending.batch.fromRecord }, { cause: err });
       }
-      const k = pending.opEvents[culprit.index];
-      const event = pending.events[k];
+      const record = pending.opRecords[culprit.index];
+      const event = await readEventAt(ctx.input, pending.batch.file, record);
       const op = pending.batch.ops[culprit.index];
       ctx.noteSkip({
         module: sink.module.name, eventId: event.id, eventType: event.type, file: pending.batch.file,
-        record: pending.firstRecord + k, reason: 'row', message: `${op.kind} into ${op.table.name}: ${pgMessage(culprit.error)}`,
+        record, reason: 'row', message: `${op.kind} into ${op.table.name}: ${pgMessage(culprit.error)}`,
       });
       // Within --max-errors: drop every operation of that event and apply the rest.
-      const keep = pending.opEvents.map((e) => e !== k);
+      const keep = pending.opRecords.map((r) => r !== record);
       pending.batch.ops = pending.batch.ops.filter((_, i) => keep[i]);
-      pending.opEvents = pending.opEvents.filter((_, i) => keep[i]);
+      pending.opRecords = pending.opRecords.filter((_, i) => keep[i]);
     }
   }
   run.batches++;
   run.latencies.add(performance.now() - t0);
   run.events.add(pending.batch.events);
+  run.recycle(pending.arena);
 }
 
 /**
@@ -385,25 +446,6 @@ function payloadDecoder(): (root: protobuf.Root, event: EventRecord) => Record<s
     if (!type) byName.set(event.payloadType, (type = root.lookupType(event.payloadType)));
     return toPlain(type, type.decode(event.payload));
   };
-}
-
-/** Pulls the next batch while the current one is being handled, so reading overlaps writing. */
-async function* prefetch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let next = it.next();
-  try {
-    for (;;) {
-      const r = await next;
-      if (r.done) return;
-      next = it.next();
-      next.catch(() => undefined); // reported when awaited
-      yield r.value;
-    }
-  } finally {
-    // Finish the read in flight before closing the reader.
-    await next.catch(() => undefined);
-    await it.return?.(undefined);
-  }
 }
 
 function moduleSummary(run: ModuleRun, p: ProgressSummary): ModuleSummary {
