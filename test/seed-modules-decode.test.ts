@@ -1,0 +1,81 @@
+// The fast paths of `ferry seed modules` give exactly what the general ones give: the envelope
+// decoder against protobufjs + readEnvelope, and timestamp text against Date's formatting.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DumpReader, DumpWriter, eventSchema, makeEnvelope, readEnvelope, type EventRecord } from '../dumps/index.ts';
+import { unframe } from '../dumps/framing.ts';
+import { decodeEnvelope, eventBlocks } from '../seed/event-batches.ts';
+import { timestampText } from '../seed/postgres-sink.ts';
+import { writeSampleEventDump } from './fixtures/event-dumps.ts';
+import { tempDir } from './helpers.ts';
+
+const plain = (e: EventRecord) => ({ ...e, payload: Buffer.from(e.payload).toString('hex') });
+
+async function compareFile(file: string): Promise<{ fast: number; fallback: number }> {
+  const reader = await DumpReader.open(file);
+  let fast = 0;
+  let fallback = 0;
+  try {
+    for (let b = 0; b < reader.blocks.length; b++) {
+      for (const bytes of unframe(await reader.readBlock(b))) {
+        const expected = readEnvelope(reader.recordType.decode(bytes));
+        const got = decodeEnvelope(bytes as Buffer);
+        if (!got) {
+          fallback++;
+          continue;
+        }
+        fast++;
+        expect(plain(got)).toEqual(plain(expected));
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return { fast, fallback };
+}
+
+describe('seed modules fast paths', () => {
+  it('decodes envelopes exactly as protobufjs + readEnvelope, and leaves unusual ones to protobufjs', async () => {
+    const dir = await tempDir();
+    await writeSampleEventDump(path.join(dir, 'sample.pb.gz'), 1_000, { blockRecords: 300 });
+    expect(await compareFile(path.join(dir, 'sample.pb.gz'))).toEqual({ fast: 1_000, fallback: 0 });
+
+    const { root, descriptorSet } = eventSchema(['syntax = "proto3"; package t; message P { string a = 1; }']);
+    const odd = path.join(dir, 'odd.pb.gz');
+    const writer = await DumpWriter.create(odd, { kind: 'EVENTS', name: 'odd', recordType: 'ferry.event.Envelope', descriptorSet }, { blockRecords: 100 });
+    const times = ['1970-01-01T00:00:00Z', '1969-12-31T23:59:59.5Z', '2020-02-29T12:34:56.123456789Z', '9999-12-31T23:59:59.999Z', '2024-01-01T00:00:00.000001Z', '0001-01-01T00:00:00Z'];
+    for (let i = 0; i < 600; i++) {
+      await writer.write(makeEnvelope(root, {
+        id: i % 7 ? `ïd-${i}` : '', type: i % 5 ? 'Tÿpe' : '', occurredAt: times[i % times.length], aggregateType: '', aggregateId: 'ä'.repeat(i % 300),
+        source: { table: i % 3 ? 'dbo.T' : '', key: `[${i}]`, index: i % 4 ? i * 1000 : 0 }, schemaVersion: i % 2 ? 0 : 4_000_000_000 - i,
+        payloadType: 't.P', payload: { a: i % 9 ? 'x' : '' },
+      }));
+    }
+    await writer.close();
+    const { fast, fallback } = await compareFile(odd);
+    expect(fast + fallback).toBe(600);
+    expect(fast).toBeGreaterThan(300);
+    // And through eventBlocks, whichever path each record takes.
+    const ids: string[] = [];
+    for await (const block of eventBlocks(dir, {})) if (block.file === 'odd.pb.gz') for (const e of block.events()) ids.push(e.id);
+    expect(ids).toEqual(Array.from({ length: 600 }, (_, i) => (i % 7 ? `ïd-${i}` : '')));
+  });
+
+  it('rejects invalid UTF-8 in an envelope string like protobufjs does', () => {
+    // id = "a\xff" (field 1), payload = "" (field 9)
+    const bytes = Buffer.from([0x0a, 0x02, 0x61, 0xff, 0x4a, 0x00]);
+    expect(() => decodeEnvelope(bytes)).toThrow();
+  });
+
+  it('writes timestamps as new Date(...).toISOString() would', () => {
+    const reference = (s: number, n: number) => (n % 1_000_000 === 0
+      ? new Date(s * 1000 + n / 1_000_000).toISOString()
+      : `${new Date(s * 1000).toISOString().slice(0, 19)}.${String(n).padStart(9, '0')}Z`);
+    const cases: Array<[number, number]> = [[0, 0], [86_399, 999_000_000], [951_782_400, 0], [253_402_300_799, 999_999_999], [253_402_300_800, 0], [-1, 0], [-86_401, 5]];
+    for (let i = 0; i < 20_000; i++) cases.push([Math.floor(Math.random() * 2 ** (Math.random() * 38)), i % 2 ? Math.floor(Math.random() * 1000) * 1e6 : Math.floor(Math.random() * 1e9)]);
+    for (const [s, n] of cases) {
+      expect(timestampText(s, n)).toBe(reference(s, n));
+      expect(timestampText(String(s), n)).toBe(reference(s, n));
+    }
+  });
+});
