@@ -256,9 +256,9 @@ function hasEnvelopeLayout(type: protobuf.Type): boolean {
   return ok;
 }
 
+/** Buffer's own latin1 decoding (what buf.toString('latin1', …) ends in, without its argument handling). */
+type Latin1Slicing = Buffer & { latin1Slice(start: number, end: number): string };
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-/** The envelope's `type` and `payload_type`: a handful of values, decoded once each. */
-const interned = new Map<string, string>();
 
 /**
  * Reads one ferry.event.Envelope straight into an EventRecord: the same result as
@@ -289,41 +289,29 @@ export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
     seen |= 1 << field;
     if (field === 7) {
       if (wire !== 0) return undefined;
-      let v = 0;
-      let shift = 0;
-      let b: number;
-      do {
-        if (pos >= end || shift > 28) return undefined;
-        b = buf[pos++];
-        v += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (b & 0x80);
+      const v = readVarint32(buf, pos, end);
+      if (v < 0) return undefined;
+      pos = varintEnd;
       schemaVersion = v >>> 0;
       continue;
     }
     if (wire !== 2) return undefined;
-    let len = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      if (pos >= end || shift > 28) return undefined;
-      b = buf[pos++];
-      len += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
+    const len = readVarint32(buf, pos, end);
+    if (len < 0) return undefined;
+    pos = varintEnd;
     const start = pos;
     pos += len;
     if (pos > end) return undefined;
     switch (field) {
       case 1: id = text(buf, start, pos); break;
-      case 2: type = internedText(buf, start, pos); break;
+      case 2: type = typeCache.get(buf, start, pos); break;
       case 3: {
         const t = readTimestamp(buf, start, pos);
         if (t === undefined) return undefined;
         occurredAt = t;
         break;
       }
-      case 4: aggregateType = internedText(buf, start, pos); break;
+      case 4: aggregateType = aggregateCache.get(buf, start, pos); break;
       case 5: aggregateId = text(buf, start, pos); break;
       case 6: {
         const s = readSource(buf, start, pos);
@@ -331,7 +319,7 @@ export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
         source = s;
         break;
       }
-      case 8: payloadType = internedText(buf, start, pos); break;
+      case 8: payloadType = payloadTypeCache.get(buf, start, pos); break;
       case 9: payload = buf.subarray(start, pos); break;
     }
   }
@@ -342,19 +330,54 @@ export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
 /** UTF-8 text, rejecting invalid UTF-8 as protobufjs does (ASCII, the usual case, is checked byte by byte). */
 function text(buf: Buffer, start: number, end: number): string {
   for (let i = start; i < end; i++) if (buf[i] & 0x80) return strictUtf8.decode(buf.subarray(start, end));
-  return buf.toString('latin1', start, end);
+  return (buf as Latin1Slicing).latin1Slice(start, end);
 }
 
-function internedText(buf: Buffer, start: number, end: number): string {
-  if (end - start > 64) return text(buf, start, end);
-  const key = buf.toString('latin1', start, end);
-  let value = interned.get(key);
-  if (value === undefined) {
-    value = text(buf, start, end);
-    if (interned.size < 10_000) interned.set(key, value);
+/** Where the last readVarint32 ended. */
+let varintEnd = 0;
+
+/** An unsigned varint below 2^32 at `pos` (-1 if longer or cut off); sets varintEnd. */
+function readVarint32(buf: Buffer, pos: number, end: number): number {
+  let v = 0;
+  let multiplier = 1;
+  for (let i = 0; i < 5; i++) {
+    if (pos >= end) return -1;
+    const b = buf[pos++];
+    v += (b & 0x7f) * multiplier;
+    if (!(b & 0x80)) {
+      varintEnd = pos;
+      return v < 2 ** 32 ? v : -1;
+    }
+    multiplier *= 128;
   }
-  return value;
+  return -1;
 }
+
+/**
+ * A field whose value is nearly always the same (event type, payload type, source table): the
+ * bytes are compared with the last ones seen, and decoded only when they differ.
+ */
+class LastText {
+  private bytes = Buffer.alloc(0);
+  private value = '';
+
+  get(buf: Buffer, start: number, end: number): string {
+    const last = this.bytes;
+    if (end - start === last.length) {
+      let i = 0;
+      while (i < last.length && last[i] === buf[start + i]) i++;
+      if (i === last.length) return this.value;
+    }
+    this.value = text(buf, start, end);
+    this.bytes = Buffer.from(buf.subarray(start, end));
+    return this.value;
+  }
+}
+
+const typeCache = new LastText();
+const aggregateCache = new LastText();
+const payloadTypeCache = new LastText();
+const tableCache = new LastText();
 
 function readSource(buf: Buffer, start: number, end: number): EventRecord['source'] | undefined {
   const out = { table: '', key: '', index: 0 };
@@ -365,22 +388,16 @@ function readSource(buf: Buffer, start: number, end: number): EventRecord['sourc
     const field = tag >>> 3;
     if (tag & 0x80 || field < 1 || field > 3 || seen & (1 << field)) return undefined;
     seen |= 1 << field;
-    let v = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      if (pos >= end || shift > 28) return undefined;
-      b = buf[pos++];
-      v += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
+    const v = readVarint32(buf, pos, end);
+    if (v < 0) return undefined;
+    pos = varintEnd;
     if (field === 3) {
       if ((tag & 7) !== 0) return undefined;
       out.index = v >>> 0;
       continue;
     }
     if ((tag & 7) !== 2 || pos + v > end) return undefined;
-    if (field === 1) out.table = internedText(buf, pos, pos + v);
+    if (field === 1) out.table = tableCache.get(buf, pos, pos + v);
     else out.key = text(buf, pos, pos + v);
     pos += v;
   }
@@ -398,15 +415,15 @@ function readTimestamp(buf: Buffer, start: number, end: number): string | undefi
     const field = tag >>> 3;
     if (tag & 0x80 || (tag & 7) !== 0 || field < 1 || field > 2 || seen & (1 << field)) return undefined;
     seen |= 1 << field;
+    // Up to 2^49: years up to 9999 in seconds, nanos below 10^9 (negative values are 10 bytes long).
     let v = 0;
-    let shift = 0;
+    let multiplier = 1;
     let b: number;
     do {
-      // Up to 2^49: years up to 9999 in seconds, nanos below 10^9 (negative values are 10 bytes long).
-      if (pos >= end || shift > 42) return undefined;
+      if (pos >= end || multiplier > 2 ** 42) return undefined;
       b = buf[pos++];
-      v += (b & 0x7f) * 2 ** shift;
-      shift += 7;
+      v += (b & 0x7f) * multiplier;
+      multiplier *= 128;
     } while (b & 0x80);
     if (field === 1) seconds = v;
     else nanos = v;

@@ -79,11 +79,6 @@ export class CopyArena {
     this.length += this.buf.write(text, this.length);
   }
 
-  writeByte(byte: number): void {
-    this.reserve(1);
-    this.buf[this.length++] = byte;
-  }
-
   /** Forgets everything after `length` (the rows of an event whose handler failed). */
   truncate(length: number): void {
     this.length = length;
@@ -198,19 +193,13 @@ export class PostgresModuleSink {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
         // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
         // so the handler's objects die young (cheap for the garbage collector).
-        const start = arena.length;
-        try {
-          for (let i = 0; i < columns.length; i++) {
-            const text = toText(op.row[columns[i].name], columns[i], table);
-            if (i) arena.writeByte(TAB);
-            if (text === null) arena.writeString('\\N');
-            else arena.writeString(copyEscape(text));
-          }
-        } catch (err) {
-          arena.truncate(start);
-          throw err;
+        let line = '';
+        for (let i = 0; i < columns.length; i++) {
+          const text = toText(op.row[columns[i].name], columns[i], table);
+          line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
         }
-        arena.writeByte(NEWLINE);
+        const start = arena.length;
+        arena.writeString(line + '\n');
         return { kind: 'insert', table, shape, columns, arena, start, end: arena.length };
       }
       case 'delete': {
@@ -825,8 +814,6 @@ const NORMALIZERS: Record<string, (text: string) => string | undefined> = {
   bool: (t) => (t === 't' || t === 'true' ? 't' : t === 'f' || t === 'false' ? 'f' : undefined),
 };
 
-const TAB = 9;
-const NEWLINE = 10;
 const COPY_SPECIAL = /[\\\n\r\t]/;
 
 
@@ -836,17 +823,12 @@ function copyUnescape(field: string): string {
 
 function copyEscape(text: string): string {
   if (!COPY_SPECIAL.test(text)) return text;
-  // Slices and escapes, without a callback per special character.
-  let out = '';
-  let last = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 92 || c === 10 || c === 13 || c === 9) {
-      out += text.slice(last, i) + (c === 92 ? '\\\\' : c === 10 ? '\\n' : c === 13 ? '\\r' : '\\t');
-      last = i + 1;
-    }
-  }
-  return out + text.slice(last);
+  // Backslashes first, so that the escapes added after are not escaped again.
+  if (text.includes('\\')) text = text.replaceAll('\\', '\\\\');
+  if (text.includes('\t')) text = text.replaceAll('\t', '\\t');
+  if (text.includes('\n')) text = text.replaceAll('\n', '\\n');
+  if (text.includes('\r')) text = text.replaceAll('\r', '\\r');
+  return text;
 }
 
 /** A JS value as PostgreSQL's text input for a column (null for NULL). */
