@@ -3,7 +3,7 @@
 // batching, the in-flight limit per module, parallelism across modules (p-limit), retries after a
 // lost connection, finding the event behind a failing batch, and the stats.
 import pLimit from 'p-limit';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
@@ -438,14 +438,74 @@ async function findCulprit(sink: PostgresModuleSink, ops: EncodedOp[]): Promise<
 
 /** Decodes payloads to plain objects with one cached type lookup per payload type. */
 function payloadDecoder(): (root: protobuf.Root, event: EventRecord) => Record<string, unknown> {
-  const types = new WeakMap<protobuf.Root, Map<string, protobuf.Type>>();
+  const types = new WeakMap<protobuf.Root, Map<string, (bytes: Uint8Array) => Record<string, unknown>>>();
   return (root, event) => {
     let byName = types.get(root);
     if (!byName) types.set(root, (byName = new Map()));
-    let type = byName.get(event.payloadType);
-    if (!type) byName.set(event.payloadType, (type = root.lookupType(event.payloadType)));
-    return toPlain(type, type.decode(event.payload));
+    let decode = byName.get(event.payloadType);
+    if (!decode) {
+      const type = root.lookupType(event.payloadType);
+      const plain = flatPlain(type);
+      decode = plain ? (bytes) => plain(type.decode(bytes)) : (bytes) => toPlain(type, type.decode(bytes));
+      byName.set(event.payloadType, decode);
+    }
+    return decode(event.payload);
   };
+}
+
+const SCALARS = new Set(['string', 'bool', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'double', 'float']);
+const LONGS = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+const hasOwn = (o: object, key: string) => Object.prototype.hasOwnProperty.call(o, key);
+
+/**
+ * toPlain(type, message) for the usual flat payload (strings, numbers, booleans, 64-bit integers,
+ * google.protobuf.Timestamp; nothing repeated, optional, enum, bytes or nested otherwise), without
+ * protobufjs' general toObject: that one formats a Long zero as the default of every 64-bit field
+ * and goes through Long#toString for every Timestamp. Same result, key order included (defaults
+ * first, in field order). Undefined for other types, which toPlain handles.
+ */
+export function flatPlain(type: protobuf.Type): ((message: protobuf.Message) => Record<string, unknown>) | undefined {
+  const fields = type.fieldsArray;
+  const kinds: Array<'scalar' | 'long' | 'timestamp'> = [];
+  for (const f of fields) {
+    if (f.repeated || f.map || f.partOf) return undefined;
+    if (SCALARS.has(f.type)) kinds.push('scalar');
+    else if (LONGS.has(f.type)) kinds.push('long');
+    else if (f.resolvedType?.fullName === '.google.protobuf.Timestamp' && isTimestamp(f.resolvedType as protobuf.Type)) kinds.push('timestamp');
+    else return undefined;
+  }
+  const names = fields.map((f) => f.name);
+  return (message) => {
+    const m = message as unknown as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const kind = kinds[i];
+      if (kind === 'scalar') out[name] = m[name];
+      else if (kind === 'long') out[name] = m[name] != null && hasOwn(m, name) ? longText(m[name]) : '0';
+      else if (m[name] != null && hasOwn(m, name)) {
+        const t = m[name] as { seconds?: unknown; nanos?: number };
+        out[name] = { seconds: t.seconds != null && hasOwn(t, 'seconds') ? longText(t.seconds) : '0', nanos: t.nanos != null && hasOwn(t, 'nanos') ? t.nanos : 0 };
+      } else out[name] = null;
+    }
+    return out;
+  };
+}
+
+function isTimestamp(t: protobuf.Type): boolean {
+  const f = t.fieldsArray;
+  return f.length === 2 && f[0].name === 'seconds' && f[0].type === 'int64' && f[1].name === 'nanos' && f[1].type === 'int32' && !f.some((x) => x.repeated || x.partOf);
+}
+
+/** A decoded 64-bit integer (a number, or a Long) as toObject's `longs: String` writes it. */
+function longText(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  const l = v as { low: number; high: number; unsigned: boolean };
+  // Below 2^53 the number is exact and prints the same digits as Long#toString.
+  if (l.unsigned ? l.high >>> 0 < 0x200000 : l.high < 0x200000 && l.high >= -0x200000) {
+    return String((l.unsigned ? l.high >>> 0 : l.high) * 4294967296 + (l.low >>> 0));
+  }
+  return (protobuf.util.Long as unknown as { prototype: { toString(this: unknown): string } }).prototype.toString.call(v);
 }
 
 function moduleSummary(run: ModuleRun, p: ProgressSummary): ModuleSummary {

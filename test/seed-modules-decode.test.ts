@@ -2,9 +2,10 @@
 // decoder against protobufjs + readEnvelope, and timestamp text against Date's formatting.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DumpReader, DumpWriter, eventSchema, makeEnvelope, readEnvelope, type EventRecord } from '../dumps/index.ts';
+import { DumpReader, DumpWriter, eventSchema, makeEnvelope, parseProto, readEnvelope, toPlain, type EventRecord } from '../dumps/index.ts';
 import { unframe } from '../dumps/framing.ts';
 import { decodeEnvelope, eventBlocks } from '../seed/event-batches.ts';
+import { flatPlain } from '../seed/modules-engine.ts';
 import { timestampText } from '../seed/postgres-sink.ts';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { tempDir } from './helpers.ts';
@@ -65,6 +66,31 @@ describe('seed modules fast paths', () => {
     // id = "a\xff" (field 1), payload = "" (field 9)
     const bytes = Buffer.from([0x0a, 0x02, 0x61, 0xff, 0x4a, 0x00]);
     expect(() => decodeEnvelope(bytes)).toThrow();
+  });
+
+  it('turns flat payloads into the same plain objects as toPlain, and leaves other types to it', () => {
+    const root = parseProto([`syntax = "proto3"; package t;
+      message Flat { string s = 1; bool b = 2; int32 i = 3; uint32 u = 4; sint32 z = 5; double d = 6; float f = 7;
+        int64 l = 8; uint64 ul = 9; sint64 sl = 10; fixed64 fl = 11; google.protobuf.Timestamp at = 12; string last = 13; }
+      message WithOptional { optional string s = 1; }
+      message WithBytes { bytes b = 1; }`]);
+    const flat = root.lookupType('t.Flat');
+    const convert = flatPlain(flat)!;
+    expect(convert).toBeDefined();
+    expect(flatPlain(root.lookupType('t.WithOptional'))).toBeUndefined();
+    expect(flatPlain(root.lookupType('t.WithBytes'))).toBeUndefined();
+    const samples = [
+      {},
+      { s: 'ä\tx', b: true, i: -5, u: 4_000_000_000, z: -7, d: 1.5, f: 0.25, l: '-9007199254740993', ul: '18446744073709551615', sl: '-1', fl: '9007199254740991', at: { seconds: '1500000000', nanos: 5 }, last: 'end' },
+      { l: '9007199254740992', ul: '1', sl: '-9007199254740992', at: {} },
+      { at: { seconds: '-62135596800' }, l: '-1', i: 2_147_483_647 },
+    ];
+    for (const sample of samples) {
+      const message = flat.decode(flat.encode(flat.fromObject(sample)).finish());
+      const expected = toPlain(flat, message);
+      expect(JSON.stringify(convert(message))).toBe(JSON.stringify(expected));
+      expect(convert(message)).toEqual(expected);
+    }
   });
 
   it('writes timestamps as new Date(...).toISOString() would', () => {
