@@ -12,6 +12,8 @@ import { describeUrl, redact } from '../lib/redact.ts';
 import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
+/** SQLSTATE raised when a module's progress row is not where this run left it. */
+const PROGRESS_MOVED = 'FY001';
 
 /** A seed problem tied to a module, and where known to the event, table and input position. */
 export class ModuleSeedError extends UserError {
@@ -229,28 +231,29 @@ export class PostgresModuleSink {
     const client = await this.checkout();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const current = await client.query<{ next_record: string }>(
-        `SELECT next_record FROM ${this.progressQuoted} WHERE shard = $1 AND file = $2 FOR UPDATE`, [shard, batch.file]);
-      const stored = current.rows.length ? Number(current.rows[0].next_record) : null;
       const expected = this.expected.has(batch.file) ? this.expected.get(batch.file)! : null;
-      if (stored !== null && stored >= batch.toRecord && stored !== expected) {
+      // One round trip opens the transaction and moves the progress row from `expected` to
+      // `toRecord` (holding its lock until COMMIT), or fails with PROGRESS_MOVED when the row is not
+      // at `expected`; the batch's statements follow in the same transaction, then COMMIT. (Each
+      // round trip also waits for this thread, busy preparing the next batch, to get to the reply.)
+      try {
+        await client.query(`BEGIN; ${this.progressStep(shard, batch, expected)}`);
+      } catch (err) {
+        if ((err as { code?: string }).code !== PROGRESS_MOVED) throw err;
         await client.query('ROLLBACK');
-        this.expected.set(batch.file, stored);
-        return undefined;
-      }
-      if (stored !== expected) {
+        const current = await client.query<{ next_record: string }>(
+          `SELECT next_record FROM ${this.progressQuoted} WHERE shard = $1 AND file = $2`, [shard, batch.file]);
+        const stored = current.rows.length ? Number(current.rows[0].next_record) : null;
+        if (stored !== null && stored >= batch.toRecord && stored !== expected) {
+          // Committed by this run, but the reply to COMMIT was lost with the connection.
+          this.expected.set(batch.file, stored);
+          return undefined;
+        }
         throw new ModuleSeedError(
           `module ${this.module.name}: progress for ${batch.file} is at record ${stored ?? 'none'} in the database but this run expected ${expected ?? 'none'}: is another ferry run seeding this module? Stop it, then run again with --resume`,
           { module: this.module.name, file: batch.file, record: batch.fromRecord });
       }
       const counts = await this.apply(client, batch.ops);
-      const saved = await client.query(
-        `INSERT INTO ${this.progressQuoted} AS p (shard, file, next_record, events, updated_at) VALUES ($1, $2, $3, $4, now())
-         ON CONFLICT (shard, file) DO UPDATE SET next_record = EXCLUDED.next_record, events = p.events + EXCLUDED.events, updated_at = now()
-         WHERE p.next_record = $5`,
-        [shard, batch.file, batch.toRecord, batch.events, expected]);
-      if (saved.rowCount !== 1) throw new ModuleSeedError(`module ${this.module.name}: progress for ${batch.file} changed during the batch: is another ferry run seeding this module?`, { module: this.module.name, file: batch.file });
       await client.query('COMMIT');
       this.expected.set(batch.file, batch.toRecord);
       return counts;
@@ -262,6 +265,22 @@ export class PostgresModuleSink {
       // A connection that failed is not given back to the pool: the next batch gets a new one.
       client.release(broken && isConnectionError(broken) ? broken : undefined);
     }
+  }
+
+  /** A DO block that moves the file's progress from `expected` to the batch's end, or raises PROGRESS_MOVED. */
+  private progressStep(shard: string, batch: ModuleBatch, expected: number | null): string {
+    const [sh, file] = [pg.escapeLiteral(shard), pg.escapeLiteral(batch.file)];
+    const int = (n: number) => String(Math.trunc(n));
+    const body = `BEGIN
+      INSERT INTO ${this.progressQuoted} AS p (shard, file, next_record, events, updated_at)
+        VALUES (${sh}, ${file}, ${int(batch.toRecord)}, ${int(batch.events)}, now())
+        ON CONFLICT (shard, file) DO UPDATE SET next_record = EXCLUDED.next_record, events = p.events + EXCLUDED.events, updated_at = now()
+        WHERE p.next_record ${expected === null ? 'IS NULL' : `= ${int(expected)}`};
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'ferry progress for % is not at %', ${file}, ${expected === null ? "'none'" : int(expected)} USING ERRCODE = '${PROGRESS_MOVED}';
+      END IF;
+    END`;
+    return `DO ${pg.escapeLiteral(body)}`;
   }
 
   /** Applies operations in a transaction that is rolled back: the error they cause, if any (to find a culprit). */
