@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../dumps/event-envelope.ts';
+import { insert } from '../seed/module-definition.ts';
+import { PostgresModuleSink } from '../seed/postgres-sink.ts';
 import { sampleEvent, writeSampleEventDump } from './fixtures/event-dumps.ts';
 import {
   actualTables, databaseUrl, expectedTables, socialHandlers, sql, writeModulesConfig,
@@ -125,10 +127,8 @@ const handlers = { ...socialHandlers, MemberBlocked: (p: any, e: any) => { if (B
 describe('module progress guard', () => {
   it('applies a batch only where this run left the progress: skips one already committed, refuses one moved by someone else', async () => {
     const db = dbName('guard');
-    const { PostgresModuleSink } = await import('../seed/postgres-sink.ts');
-    const { insert } = await import('../seed/module-definition.ts');
     const module = {
-      name: 'guard', database: db, schemaSql: "CREATE TABLE t (n int PRIMARY KEY)",
+      name: 'guard', database: db, schemaSql: 'CREATE TABLE t (n int PRIMARY KEY)',
       handlers: {},
     };
     const sink = new PostgresModuleSink(module, { serverUrl: SERVER(), configDir: '.', createDatabase: true, resume: false, reset: false, shard: '' });
