@@ -465,9 +465,11 @@ const hasOwn = (o: object, key: string) => Object.prototype.hasOwnProperty.call(
  * first, in field order). Undefined for other types, which toPlain handles.
  */
 export function flatPlain(type: protobuf.Type): ((message: protobuf.Message) => Record<string, unknown>) | undefined {
-  const fields = type.fieldsArray;
+  // toObject's order: by field number.
+  const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
   const kinds: Array<'scalar' | 'long' | 'timestamp'> = [];
   for (const f of fields) {
+    f.resolve();
     if (f.repeated || f.map || f.partOf) return undefined;
     if (SCALARS.has(f.type)) kinds.push('scalar');
     else if (LONGS.has(f.type)) kinds.push('long');
@@ -475,18 +477,21 @@ export function flatPlain(type: protobuf.Type): ((message: protobuf.Message) => 
     else return undefined;
   }
   const names = fields.map((f) => f.name);
+  // What toObject writes for a field the message does not have (proto2 may declare defaults).
+  const defaults = fields.map((f, i) => (kinds[i] === 'long' ? longText(f.typeDefault) : kinds[i] === 'timestamp' ? null : f.typeDefault));
   return (message) => {
     const m = message as unknown as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
-      const kind = kinds[i];
-      if (kind === 'scalar') out[name] = m[name];
-      else if (kind === 'long') out[name] = m[name] != null && hasOwn(m, name) ? longText(m[name]) : '0';
-      else if (m[name] != null && hasOwn(m, name)) {
-        const t = m[name] as { seconds?: unknown; nanos?: number };
+      const v = m[name];
+      if (v == null || !hasOwn(m, name)) out[name] = defaults[i];
+      else if (kinds[i] === 'scalar') out[name] = v;
+      else if (kinds[i] === 'long') out[name] = longText(v);
+      else {
+        const t = v as { seconds?: unknown; nanos?: number };
         out[name] = { seconds: t.seconds != null && hasOwn(t, 'seconds') ? longText(t.seconds) : '0', nanos: t.nanos != null && hasOwn(t, 'nanos') ? t.nanos : 0 };
-      } else out[name] = null;
+      }
     }
     return out;
   };

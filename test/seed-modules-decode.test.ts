@@ -73,6 +73,7 @@ describe('seed modules fast paths', () => {
       message Flat { string s = 1; bool b = 2; int32 i = 3; uint32 u = 4; sint32 z = 5; double d = 6; float f = 7;
         int64 l = 8; uint64 ul = 9; sint64 sl = 10; fixed64 fl = 11; google.protobuf.Timestamp at = 12; string last = 13; }
       message WithOptional { optional string s = 1; }
+      message Unordered { string b = 2; int64 c = 3; string a = 1; }
       message WithBytes { bytes b = 1; }`]);
     const flat = root.lookupType('t.Flat');
     const convert = flatPlain(flat)!;
@@ -85,6 +86,16 @@ describe('seed modules fast paths', () => {
       { l: '9007199254740992', ul: '1', sl: '-9007199254740992', at: {} },
       { at: { seconds: '-62135596800' }, l: '-1', i: 2_147_483_647 },
     ];
+    const unordered = root.lookupType('t.Unordered');
+    for (const sample of [{}, { a: 'x', b: 'y', c: '7' }]) {
+      const message = unordered.decode(unordered.encode(unordered.fromObject(sample)).finish());
+      expect(JSON.stringify(flatPlain(unordered)!(message))).toBe(JSON.stringify(toPlain(unordered, message)));
+    }
+    const proto2 = parseProto(['syntax = "proto2"; package p; message D { optional int64 n = 1 [default = 42]; optional string s = 2 [default = "hi"]; optional bool b = 3 [default = true]; }']).lookupType('p.D');
+    for (const sample of [{}, { n: '-3', s: '', b: false }]) {
+      const message = proto2.decode(proto2.encode(proto2.fromObject(sample)).finish());
+      expect(JSON.stringify(flatPlain(proto2)!(message))).toBe(JSON.stringify(toPlain(proto2, message)));
+    }
     for (const sample of samples) {
       const message = flat.decode(flat.encode(flat.fromObject(sample)).finish());
       const expected = toPlain(flat, message);
