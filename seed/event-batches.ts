@@ -328,7 +328,7 @@ export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
 }
 
 /** UTF-8 text, rejecting invalid UTF-8 as protobufjs does (ASCII, the usual case, is checked byte by byte). */
-function text(buf: Buffer, start: number, end: number): string {
+export function text(buf: Buffer, start: number, end: number): string {
   for (let i = start; i < end; i++) if (buf[i] & 0x80) return strictUtf8.decode(buf.subarray(start, end));
   return (buf as Latin1Slicing).latin1Slice(start, end);
 }

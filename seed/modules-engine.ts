@@ -8,7 +8,7 @@ import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
-import { eventBlocks, listEventDumps, parseShard, readEventAt } from './event-batches.ts';
+import { eventBlocks, listEventDumps, parseShard, readEventAt, text } from './event-batches.ts';
 import type { ModuleDefinition, RowOp } from './module-definition.ts';
 import {
   CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
@@ -446,7 +446,9 @@ function payloadDecoder(): (root: protobuf.Root, event: EventRecord) => Record<s
     if (!decode) {
       const type = root.lookupType(event.payloadType);
       const plain = flatPlain(type);
-      decode = plain ? (bytes) => plain(type.decode(bytes)) : (bytes) => toPlain(type, type.decode(bytes));
+      const direct = plain && flatDecoder(type);
+      decode = direct ? (bytes) => direct(bytes as Buffer) ?? plain(type.decode(bytes))
+        : plain ? (bytes) => plain(type.decode(bytes)) : (bytes) => toPlain(type, type.decode(bytes));
       byName.set(event.payloadType, decode);
     }
     return decode(event.payload);
@@ -495,6 +497,142 @@ export function flatPlain(type: protobuf.Type): ((message: protobuf.Message) => 
     }
     return out;
   };
+}
+
+type WireKind = 'string' | 'bool' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'sfixed32' | 'double' | 'float' | 'int64' | 'uint64' | 'timestamp';
+const WIRE: Record<WireKind, number> = {
+  string: 2, bool: 0, int32: 0, uint32: 0, sint32: 0, fixed32: 5, sfixed32: 5, double: 1, float: 5, int64: 0, uint64: 0, timestamp: 2,
+};
+
+/**
+ * flatPlain(type)(type.decode(bytes)) read straight from the wire, for flat types (see flatPlain)
+ * whose fields all default to zero values, up to 31 fields, no sint64/fixed64/sfixed64. Returns
+ * undefined for a message with anything unusual (a field twice, an unknown field, a 64-bit value
+ * from 2^53 or a negative one, an unexpected wire type, invalid UTF-8): protobufjs then decodes it
+ * (and reports what is wrong).
+ */
+export function flatDecoder(type: protobuf.Type): ((buf: Buffer) => Record<string, unknown> | undefined) | undefined {
+  const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
+  if (fields.length > 31 || !flatPlain(type)) return undefined;
+  const slot: number[] = [];
+  const kinds: WireKind[] = [];
+  for (const [i, f] of fields.entries()) {
+    const kind = (f.resolvedType ? 'timestamp' : f.type) as WireKind;
+    if (!(kind in WIRE) || f.id > 15) return undefined; // one-byte tags only
+    const zero = kind === 'timestamp' || (f.long ? longText(f.typeDefault) === '0' : f.typeDefault === (kind === 'string' ? '' : kind === 'bool' ? false : 0));
+    if (!zero) return undefined;
+    slot[f.id] = i;
+    kinds.push(kind);
+  }
+  const names = fields.map((f) => f.name);
+  const defaults = fields.map((f, i) => (kinds[i] === 'timestamp' ? null : kinds[i] === 'int64' || kinds[i] === 'uint64' ? '0' : f.typeDefault));
+  return (buf) => {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) out[names[i]] = defaults[i];
+    const end = buf.length;
+    let pos = 0;
+    let seen = 0;
+    while (pos < end) {
+      const tag = buf[pos++];
+      if (tag & 0x80) return undefined;
+      const i = slot[tag >>> 3];
+      if (i === undefined || seen & (1 << i)) return undefined;
+      seen |= 1 << i;
+      const kind = kinds[i];
+      if ((tag & 7) !== WIRE[kind]) return undefined;
+      switch (kind) {
+        case 'fixed32': case 'sfixed32': case 'float':
+          if (pos + 4 > end) return undefined;
+          out[names[i]] = kind === 'fixed32' ? buf.readUInt32LE(pos) : kind === 'sfixed32' ? buf.readInt32LE(pos) : buf.readFloatLE(pos);
+          pos += 4;
+          continue;
+        case 'double':
+          if (pos + 8 > end) return undefined;
+          out[names[i]] = buf.readDoubleLE(pos);
+          pos += 8;
+          continue;
+        default:
+      }
+      // A varint: the value, or the length of a string / Timestamp. Up to 8 bytes (< 2^56).
+      let v = 0;
+      let multiplier = 1;
+      let b: number;
+      do {
+        if (pos >= end || multiplier > 2 ** 49) return undefined;
+        b = buf[pos++];
+        v += (b & 0x7f) * multiplier;
+        multiplier *= 128;
+      } while (b & 0x80);
+      switch (kind) {
+        case 'string': {
+          if (pos + v > end) return undefined;
+          const value = textOrUndefined(buf, pos, pos + v);
+          if (value === undefined) return undefined; // invalid UTF-8: protobufjs reports it
+          out[names[i]] = value;
+          pos += v;
+          break;
+        }
+        case 'timestamp': {
+          if (pos + v > end) return undefined;
+          const t = readPlainTimestamp(buf, pos, pos + v);
+          if (!t) return undefined;
+          out[names[i]] = t;
+          pos += v;
+          break;
+        }
+        case 'int64': case 'uint64':
+          if (v > Number.MAX_SAFE_INTEGER) return undefined;
+          out[names[i]] = String(v);
+          break;
+        default: {
+          // 32-bit kinds: protobufjs keeps the low 32 bits of up to 5 bytes.
+          if (multiplier > 2 ** 35) return undefined;
+          const u = v % 2 ** 32;
+          out[names[i]] = kind === 'bool' ? u !== 0 : kind === 'int32' ? u | 0 : kind === 'uint32' ? u : ((u >>> 1) ^ -(u & 1));
+        }
+      }
+    }
+    return out;
+  };
+}
+
+function textOrUndefined(buf: Buffer, start: number, end: number): string | undefined {
+  try {
+    return text(buf, start, end);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A Timestamp's bytes as toObject({ longs: String, defaults: true }) gives it, or undefined when unusual. */
+function readPlainTimestamp(buf: Buffer, start: number, end: number): { seconds: string; nanos: number } | undefined {
+  let seconds = 0;
+  let nanos = 0;
+  let seen = 0;
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos++];
+    const field = tag >>> 3;
+    if (tag & 0x80 || (tag & 7) !== 0 || field < 1 || field > 2 || seen & field) return undefined;
+    seen |= field;
+    let v = 0;
+    let multiplier = 1;
+    let b: number;
+    do {
+      if (pos >= end || multiplier > 2 ** 49) return undefined;
+      b = buf[pos++];
+      v += (b & 0x7f) * multiplier;
+      multiplier *= 128;
+    } while (b & 0x80);
+    if (field === 1) {
+      if (v > Number.MAX_SAFE_INTEGER) return undefined;
+      seconds = v;
+    } else {
+      if (multiplier > 2 ** 35) return undefined;
+      nanos = (v % 2 ** 32) | 0;
+    }
+  }
+  return { seconds: String(seconds), nanos };
 }
 
 function isTimestamp(t: protobuf.Type): boolean {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DumpReader, DumpWriter, eventSchema, makeEnvelope, parseProto, readEnvelope, toPlain, type EventRecord } from '../dumps/index.ts';
 import { unframe } from '../dumps/framing.ts';
 import { decodeEnvelope, eventBlocks } from '../seed/event-batches.ts';
-import { flatPlain } from '../seed/modules-engine.ts';
+import { flatDecoder, flatPlain } from '../seed/modules-engine.ts';
 import { timestampText } from '../seed/postgres-sink.ts';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { tempDir } from './helpers.ts';
@@ -102,6 +102,47 @@ describe('seed modules fast paths', () => {
       expect(JSON.stringify(convert(message))).toBe(JSON.stringify(expected));
       expect(convert(message)).toEqual(expected);
     }
+  });
+
+  it('reads flat payloads from the wire into the same plain objects as protobufjs + toPlain', () => {
+    const root = parseProto([`syntax = "proto3"; package w;
+      message Wire { string s = 1; bool b = 2; int32 i = 3; uint32 u = 4; sint32 z = 5; fixed32 fx = 6; sfixed32 sf = 7;
+        double d = 8; float f = 9; int64 l = 10; uint64 ul = 11; google.protobuf.Timestamp at = 12; string t = 13; }
+      message Other { sint64 n = 1; }`]);
+    const type = root.lookupType('w.Wire');
+    const decode = flatDecoder(type)!;
+    expect(decode).toBeDefined();
+    expect(flatDecoder(root.lookupType('w.Other'))).toBeUndefined();
+    const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)];
+    let fast = 0;
+    for (let n = 0; n < 3_000; n++) {
+      const sample: Record<string, unknown> = {};
+      if (Math.random() < 0.7) sample.s = pick(['', 'a', 'ä\t\\x', '😀', 'x'.repeat(300)]);
+      if (Math.random() < 0.5) sample.b = Math.random() < 0.5;
+      if (Math.random() < 0.5) sample.i = pick([0, 1, -1, 2_147_483_647, -2_147_483_648, 300]);
+      if (Math.random() < 0.5) sample.u = pick([0, 1, 4_294_967_295, 128]);
+      if (Math.random() < 0.5) sample.z = pick([0, -1, 1, -2_147_483_648, 2_147_483_647]);
+      if (Math.random() < 0.5) sample.fx = pick([0, 4_294_967_295, 7]);
+      if (Math.random() < 0.5) sample.sf = pick([0, -7, 2_147_483_647]);
+      if (Math.random() < 0.5) sample.d = pick([0, -0, 1.5, -1e300, Number.MAX_VALUE, 5e-324]);
+      if (Math.random() < 0.5) sample.f = pick([0, 0.1, -3.5, 1e30]);
+      if (Math.random() < 0.5) sample.l = pick(['0', '1', '-1', '9007199254740991', '9007199254740992', '-9223372036854775808']);
+      if (Math.random() < 0.5) sample.ul = pick(['0', '18446744073709551615', '9007199254740991', '123']);
+      if (Math.random() < 0.5) sample.at = pick([{}, { seconds: '1500000000' }, { seconds: '-1', nanos: 5 }, { seconds: '253402300799', nanos: 999_999_999 }, { nanos: -1 }]);
+      if (Math.random() < 0.3) sample.t = 'tail';
+      const bytes = Buffer.from(type.encode(type.fromObject(sample)).finish());
+      const expected = toPlain(type, type.decode(bytes));
+      const got = decode(bytes);
+      if (got === undefined) continue;
+      fast++;
+      expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+      expect(got).toEqual(expected);
+    }
+    expect(fast).toBeGreaterThan(300);
+    // A field given twice, an unknown field, invalid UTF-8: left to protobufjs.
+    expect(decode(Buffer.from([0x0a, 0x01, 0x61, 0x0a, 0x01, 0x62]))).toBeUndefined();
+    expect(decode(Buffer.from([0x78, 0x01]))).toBeUndefined();
+    expect(decode(Buffer.from([0x0a, 0x01, 0xff]))).toBeUndefined();
   });
 
   it('writes timestamps as new Date(...).toISOString() would', () => {
