@@ -3,15 +3,15 @@
 // batching, the in-flight limit per module, parallelism across modules (p-limit), retries after a
 // lost connection, finding the event behind a failing batch, and the stats.
 import pLimit from 'p-limit';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
-import { eventBatches, listEventDumps, parseShard, type EventBatch } from './event-batches.ts';
+import { eventBlocks, listEventDumps, parseShard, readEventAt, text } from './event-batches.ts';
 import type { ModuleDefinition, RowOp } from './module-definition.ts';
 import {
-  ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
+  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
 } from './postgres-sink.ts';
 
@@ -80,11 +80,20 @@ export interface SeedModulesSummary {
 
 interface Pending {
   batch: ModuleBatch;
-  /** Per op: index of its event in `events`. */
-  opEvents: number[];
-  events: EventRecord[];
-  /** `events[0]`'s record number in the file. */
-  firstRecord: number;
+  /** Per op: the record number (in `batch.file`) of the event it came from. The events themselves are
+   * not kept: the one behind a failing row is read again from the dump. */
+  opRecords: number[];
+  /** Holds the batch's COPY lines; back to the module's spares once the batch is committed. */
+  arena: CopyArena;
+}
+
+/** A module's part of the input batch being read. */
+interface Building {
+  /** First record of the batch this module applies (later than the batch's start after a resume). */
+  start: number;
+  ops: EncodedOp[];
+  opRecords: number[];
+  arena: CopyArena;
 }
 
 class ModuleRun {
@@ -100,9 +109,21 @@ class ModuleRun {
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
   private roomWaiters: Array<() => void> = [];
+  private readonly spareArenas: CopyArena[] = [];
 
   constructor(readonly sink: PostgresModuleSink) {
     this.events = new Progress({ label: sink.module.name, unit: 'events', quiet: true });
+  }
+
+  /** An empty COPY buffer, reusing those of committed batches (a batch's buffer grows to its size once). */
+  arena(): CopyArena {
+    const arena = this.spareArenas.pop() ?? new CopyArena();
+    arena.reset();
+    return arena;
+  }
+
+  recycle(arena: CopyArena): void {
+    if (this.spareArenas.length < IN_FLIGHT_PER_MODULE + 1) this.spareArenas.push(arena);
   }
 
   /** Queues a batch behind this module's earlier ones (they must commit in order). */
@@ -177,18 +198,71 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
       runs.forEach((r) => (r.resumedPast += r.positions.get(info.file) ?? 0));
     }
 
+    // Events are read, decoded and handled one at a time, straight into each module's part of the
+    // current batch (COPY lines into its arena), and dropped: nothing of an event outlives its
+    // handler call, so the garbage collector only ever sees short-lived objects. A batch is handed to
+    // its module's queue when full; the event loop gets a turn every few hundred events, so the
+    // COPY of the previous batch and its commit go on while this one is prepared.
     const decode = payloadDecoder();
-    for await (const batch of prefetch(eventBatches(options.input, { batchSize, resumeFrom, includeBlock }))) {
-      if (failure) break;
-      const payloads = new Array<Record<string, unknown> | undefined>(batch.events.length);
-      for (const run of runs) {
-        const pending = prepare(run, batch, payloads, decode, noteSkip, runs.length > 1);
-        if (!pending) continue;
+    const ctx = { retryForMs, log, noteSkip, input: options.input };
+    const building: Array<Building | undefined> = runs.map(() => undefined);
+    /** The input batch being read: [from, next) of `file`; from < 0 when none. */
+    let file = '';
+    let from = -1;
+    let next = -1;
+    /** Per module: records of `file` before this are already applied (a resumed run). */
+    let applied: number[] = [];
+    let sinceYield = 0;
+    const flush = async () => {
+      for (let i = 0; i < runs.length && !failure; i++) {
+        const part = building[i];
+        if (!part) continue;
+        building[i] = undefined;
+        const run = runs[i];
+        const pending: Pending = {
+          batch: { file, fromRecord: part.start, toRecord: next, events: next - part.start, ops: part.ops },
+          opRecords: part.opRecords,
+          arena: part.arena,
+        };
         await run.room(IN_FLIGHT_PER_MODULE);
         if (failure) break;
-        run.enqueue(() => (failure ? Promise.resolve() : limit(() => write(run, pending, { retryForMs, log, noteSkip })).catch(fail)));
+        run.enqueue(() => (failure ? Promise.resolve() : limit(() => write(run, pending, ctx)).catch(fail)));
+      }
+      from = -1;
+    };
+    reading: for await (const block of eventBlocks(options.input, { resumeFrom, includeBlock })) {
+      if (failure) break;
+      let k = block.fromRecord;
+      for (const event of block.events()) {
+        if (from >= 0 && (block.file !== file || k !== next || next - from >= batchSize)) {
+          await flush();
+          if (failure) break reading;
+        }
+        if (from < 0) {
+          if (block.file !== file) applied = runs.map((r) => r.positions.get(block.file) ?? 0);
+          file = block.file;
+          from = k;
+        }
+        let payload: Record<string, unknown> | undefined;
+        for (let i = 0; i < runs.length; i++) {
+          if (k < applied[i]) continue;
+          const run = runs[i];
+          const part = (building[i] ??= { start: k, ops: [], opRecords: [], arena: run.arena() });
+          const handler = run.sink.module.handlers[event.type];
+          if (!handler) continue;
+          // Decoded once for all modules.
+          payload ??= decode(block.root, event);
+          handle(run.sink, part, handler, payload, event, file, k, noteSkip);
+        }
+        next = ++k;
+        if (++sinceYield === YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (failure) break reading;
+        }
       }
     }
+    if (from >= 0 && !failure) await flush();
     await Promise.all(runs.map((r) => r.drained()));
   } catch (err) {
     fail(err as Error);
@@ -240,60 +314,46 @@ function checkShards(progress: ProgressRow[][], sinks: PostgresModuleSink[], sha
   });
 }
 
-/** Runs a module's handlers over its part of a batch and encodes their operations (no I/O). */
-function prepare(
-  run: ModuleRun, batch: EventBatch, payloads: Array<Record<string, unknown> | undefined>,
-  decode: (root: protobuf.Root, event: EventRecord) => Record<string, unknown>, noteSkip: (s: SkippedEvent) => void,
-  shared: boolean,
-): Pending | undefined {
-  const { sink } = run;
-  const handlers = sink.module.handlers;
-  const start = Math.max(batch.fromRecord, run.positions.get(batch.file) ?? 0);
-  if (start >= batch.toRecord) return undefined;
-  const ops: EncodedOp[] = [];
-  const opEvents: number[] = [];
-  for (let k = start - batch.fromRecord; k < batch.events.length; k++) {
-    const event = batch.events[k];
-    const handler = handlers[event.type];
-    if (!handler) continue;
-    // Shared between modules; with one module nothing keeps it, so it dies young.
-    const payload = shared ? (payloads[k] ??= decode(batch.root, event)) : decode(batch.root, event);
-    const before = ops.length;
-    try {
-      const result = handler(payload, event);
-      if (result) {
-        if (Array.isArray(result)) {
-          for (const op of result as RowOp[]) {
-            ops.push(sink.encode(op));
-            opEvents.push(k);
-          }
-        } else {
-          ops.push(sink.encode(result as RowOp));
-          opEvents.push(k);
+/** Events between two turns of the event loop while a batch is prepared. */
+const YIELD_EVERY = 256;
+
+/** Runs a module's handler on one event and encodes its operations into the module's batch (no I/O). */
+function handle(
+  sink: PostgresModuleSink, part: Building, handler: (payload: unknown, event: EventRecord) => unknown,
+  payload: Record<string, unknown>, event: EventRecord, file: string, record: number, noteSkip: (s: SkippedEvent) => void,
+): void {
+  const { ops, opRecords, arena } = part;
+  const before = ops.length;
+  const mark = arena.length;
+  try {
+    const result = handler(payload, event);
+    if (result) {
+      if (Array.isArray(result)) {
+        for (const op of result as RowOp[]) {
+          ops.push(sink.encode(op, arena));
+          opRecords.push(record);
         }
+      } else {
+        ops.push(sink.encode(result as RowOp, arena));
+        opRecords.push(record);
       }
-    } catch (err) {
-      ops.length = before;
-      opEvents.length = before;
-      const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
-      noteSkip({
-        module: sink.module.name, eventId: event.id, eventType: event.type, file: batch.file,
-        record: batch.fromRecord + k, reason: 'handler', message: message.split('\n')[0],
-      });
     }
+  } catch (err) {
+    ops.length = before;
+    opRecords.length = before;
+    arena.truncate(mark);
+    const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
+    noteSkip({
+      module: sink.module.name, eventId: event.id, eventType: event.type, file,
+      record, reason: 'handler', message: message.split('\n')[0],
+    });
   }
-  return {
-    batch: { file: batch.file, fromRecord: start, toRecord: batch.toRecord, events: batch.toRecord - start, ops },
-    opEvents,
-    events: batch.events,
-    firstRecord: batch.fromRecord,
-  };
 }
 
 /** Writes one module batch: reconnects and retries after a lost connection, finds and skips (or reports) bad rows. */
 async function write(
   run: ModuleRun, pending: Pending,
-  ctx: { retryForMs: number; log: (line: string) => void; noteSkip: (s: SkippedEvent) => void },
+  ctx: { retryForMs: number; log: (line: string) => void; noteSkip: (s: SkippedEvent) => void; input: string },
 ): Promise<void> {
   const { sink } = run;
   const t0 = performance.now();
@@ -335,22 +395,23 @@ async function write(
       if (!culprit) {
         throw new ModuleSeedError(`${sink.describe()}: batch ${pending.batch.file} records ${pending.batch.fromRecord}–${pending.batch.toRecord - 1} failed: ${pgMessage(err)}`, { module: sink.module.name, file: pending.batch.file, record: pending.batch.fromRecord }, { cause: err });
       }
-      const k = pending.opEvents[culprit.index];
-      const event = pending.events[k];
+      const record = pending.opRecords[culprit.index];
+      const event = await readEventAt(ctx.input, pending.batch.file, record);
       const op = pending.batch.ops[culprit.index];
       ctx.noteSkip({
         module: sink.module.name, eventId: event.id, eventType: event.type, file: pending.batch.file,
-        record: pending.firstRecord + k, reason: 'row', message: `${op.kind} into ${op.table.name}: ${pgMessage(culprit.error)}`,
+        record, reason: 'row', message: `${op.kind} into ${op.table.name}: ${pgMessage(culprit.error)}`,
       });
       // Within --max-errors: drop every operation of that event and apply the rest.
-      const keep = pending.opEvents.map((e) => e !== k);
+      const keep = pending.opRecords.map((r) => r !== record);
       pending.batch.ops = pending.batch.ops.filter((_, i) => keep[i]);
-      pending.opEvents = pending.opEvents.filter((_, i) => keep[i]);
+      pending.opRecords = pending.opRecords.filter((_, i) => keep[i]);
     }
   }
   run.batches++;
   run.latencies.add(performance.now() - t0);
   run.events.add(pending.batch.events);
+  run.recycle(pending.arena);
 }
 
 /**
@@ -377,33 +438,217 @@ async function findCulprit(sink: PostgresModuleSink, ops: EncodedOp[]): Promise<
 
 /** Decodes payloads to plain objects with one cached type lookup per payload type. */
 function payloadDecoder(): (root: protobuf.Root, event: EventRecord) => Record<string, unknown> {
-  const types = new WeakMap<protobuf.Root, Map<string, protobuf.Type>>();
+  const types = new WeakMap<protobuf.Root, Map<string, (bytes: Uint8Array) => Record<string, unknown>>>();
   return (root, event) => {
     let byName = types.get(root);
     if (!byName) types.set(root, (byName = new Map()));
-    let type = byName.get(event.payloadType);
-    if (!type) byName.set(event.payloadType, (type = root.lookupType(event.payloadType)));
-    return toPlain(type, type.decode(event.payload));
+    let decode = byName.get(event.payloadType);
+    if (!decode) {
+      const type = root.lookupType(event.payloadType);
+      const plain = flatPlain(type);
+      const direct = plain && flatDecoder(type);
+      decode = direct ? (bytes) => direct(bytes as Buffer) ?? plain(type.decode(bytes))
+        : plain ? (bytes) => plain(type.decode(bytes)) : (bytes) => toPlain(type, type.decode(bytes));
+      byName.set(event.payloadType, decode);
+    }
+    return decode(event.payload);
   };
 }
 
-/** Pulls the next batch while the current one is being handled, so reading overlaps writing. */
-async function* prefetch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let next = it.next();
-  try {
-    for (;;) {
-      const r = await next;
-      if (r.done) return;
-      next = it.next();
-      next.catch(() => undefined); // reported when awaited
-      yield r.value;
-    }
-  } finally {
-    // Finish the read in flight before closing the reader.
-    await next.catch(() => undefined);
-    await it.return?.(undefined);
+const SCALARS = new Set(['string', 'bool', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'double', 'float']);
+const LONGS = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+const hasOwn = (o: object, key: string) => Object.prototype.hasOwnProperty.call(o, key);
+
+/**
+ * toPlain(type, message) for the usual flat payload (strings, numbers, booleans, 64-bit integers,
+ * google.protobuf.Timestamp; nothing repeated, optional, enum, bytes or nested otherwise), without
+ * protobufjs' general toObject: that one formats a Long zero as the default of every 64-bit field
+ * and goes through Long#toString for every Timestamp. Same result, key order included (defaults
+ * first, in field order). Undefined for other types, which toPlain handles.
+ */
+export function flatPlain(type: protobuf.Type): ((message: protobuf.Message) => Record<string, unknown>) | undefined {
+  // toObject's order: by field number.
+  const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
+  const kinds: Array<'scalar' | 'long' | 'timestamp'> = [];
+  for (const f of fields) {
+    f.resolve();
+    if (f.repeated || f.map || f.partOf) return undefined;
+    if (SCALARS.has(f.type)) kinds.push('scalar');
+    else if (LONGS.has(f.type)) kinds.push('long');
+    else if (f.resolvedType?.fullName === '.google.protobuf.Timestamp' && isTimestamp(f.resolvedType as protobuf.Type)) kinds.push('timestamp');
+    else return undefined;
   }
+  const names = fields.map((f) => f.name);
+  // What toObject writes for a field the message does not have (proto2 may declare defaults).
+  const defaults = fields.map((f, i) => (kinds[i] === 'long' ? longText(f.typeDefault) : kinds[i] === 'timestamp' ? null : f.typeDefault));
+  return (message) => {
+    const m = message as unknown as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const v = m[name];
+      if (v == null || !hasOwn(m, name)) out[name] = defaults[i];
+      else if (kinds[i] === 'scalar') out[name] = v;
+      else if (kinds[i] === 'long') out[name] = longText(v);
+      else {
+        const t = v as { seconds?: unknown; nanos?: number };
+        out[name] = { seconds: t.seconds != null && hasOwn(t, 'seconds') ? longText(t.seconds) : '0', nanos: t.nanos != null && hasOwn(t, 'nanos') ? t.nanos : 0 };
+      }
+    }
+    return out;
+  };
+}
+
+type WireKind = 'string' | 'bool' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'sfixed32' | 'double' | 'float' | 'int64' | 'uint64' | 'timestamp';
+const WIRE: Record<WireKind, number> = {
+  string: 2, bool: 0, int32: 0, uint32: 0, sint32: 0, fixed32: 5, sfixed32: 5, double: 1, float: 5, int64: 0, uint64: 0, timestamp: 2,
+};
+
+/**
+ * flatPlain(type)(type.decode(bytes)) read straight from the wire, for flat types (see flatPlain)
+ * whose fields all default to zero values, up to 31 fields, no sint64/fixed64/sfixed64. Returns
+ * undefined for a message with anything unusual (a field twice, an unknown field, a 64-bit value
+ * from 2^53 or a negative one, an unexpected wire type, invalid UTF-8): protobufjs then decodes it
+ * (and reports what is wrong).
+ */
+export function flatDecoder(type: protobuf.Type): ((buf: Buffer) => Record<string, unknown> | undefined) | undefined {
+  const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
+  if (fields.length > 31 || !flatPlain(type)) return undefined;
+  const slot: number[] = [];
+  const kinds: WireKind[] = [];
+  for (const [i, f] of fields.entries()) {
+    const kind = (f.resolvedType ? 'timestamp' : f.type) as WireKind;
+    if (!(kind in WIRE) || f.id > 15) return undefined; // one-byte tags only
+    const zero = kind === 'timestamp' || (f.long ? longText(f.typeDefault) === '0' : f.typeDefault === (kind === 'string' ? '' : kind === 'bool' ? false : 0));
+    if (!zero) return undefined;
+    slot[f.id] = i;
+    kinds.push(kind);
+  }
+  const names = fields.map((f) => f.name);
+  const defaults = fields.map((f, i) => (kinds[i] === 'timestamp' ? null : kinds[i] === 'int64' || kinds[i] === 'uint64' ? '0' : f.typeDefault));
+  return (buf) => {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) out[names[i]] = defaults[i];
+    const end = buf.length;
+    let pos = 0;
+    let seen = 0;
+    while (pos < end) {
+      const tag = buf[pos++];
+      if (tag & 0x80) return undefined;
+      const i = slot[tag >>> 3];
+      if (i === undefined || seen & (1 << i)) return undefined;
+      seen |= 1 << i;
+      const kind = kinds[i];
+      if ((tag & 7) !== WIRE[kind]) return undefined;
+      switch (kind) {
+        case 'fixed32': case 'sfixed32': case 'float':
+          if (pos + 4 > end) return undefined;
+          out[names[i]] = kind === 'fixed32' ? buf.readUInt32LE(pos) : kind === 'sfixed32' ? buf.readInt32LE(pos) : buf.readFloatLE(pos);
+          pos += 4;
+          continue;
+        case 'double':
+          if (pos + 8 > end) return undefined;
+          out[names[i]] = buf.readDoubleLE(pos);
+          pos += 8;
+          continue;
+        default:
+      }
+      // A varint: the value, or the length of a string / Timestamp. Up to 8 bytes (< 2^56).
+      let v = 0;
+      let multiplier = 1;
+      let b: number;
+      do {
+        if (pos >= end || multiplier > 2 ** 49) return undefined;
+        b = buf[pos++];
+        v += (b & 0x7f) * multiplier;
+        multiplier *= 128;
+      } while (b & 0x80);
+      switch (kind) {
+        case 'string': {
+          if (pos + v > end) return undefined;
+          const value = textOrUndefined(buf, pos, pos + v);
+          if (value === undefined) return undefined; // invalid UTF-8: protobufjs reports it
+          out[names[i]] = value;
+          pos += v;
+          break;
+        }
+        case 'timestamp': {
+          if (pos + v > end) return undefined;
+          const t = readPlainTimestamp(buf, pos, pos + v);
+          if (!t) return undefined;
+          out[names[i]] = t;
+          pos += v;
+          break;
+        }
+        case 'int64': case 'uint64':
+          if (v > Number.MAX_SAFE_INTEGER) return undefined;
+          out[names[i]] = String(v);
+          break;
+        default: {
+          // 32-bit kinds: protobufjs keeps the low 32 bits of up to 5 bytes.
+          if (multiplier > 2 ** 35) return undefined;
+          const u = v % 2 ** 32;
+          out[names[i]] = kind === 'bool' ? u !== 0 : kind === 'int32' ? u | 0 : kind === 'uint32' ? u : ((u >>> 1) ^ -(u & 1));
+        }
+      }
+    }
+    return out;
+  };
+}
+
+function textOrUndefined(buf: Buffer, start: number, end: number): string | undefined {
+  try {
+    return text(buf, start, end);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A Timestamp's bytes as toObject({ longs: String, defaults: true }) gives it, or undefined when unusual. */
+function readPlainTimestamp(buf: Buffer, start: number, end: number): { seconds: string; nanos: number } | undefined {
+  let seconds = 0;
+  let nanos = 0;
+  let seen = 0;
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos++];
+    const field = tag >>> 3;
+    if (tag & 0x80 || (tag & 7) !== 0 || field < 1 || field > 2 || seen & field) return undefined;
+    seen |= field;
+    let v = 0;
+    let multiplier = 1;
+    let b: number;
+    do {
+      if (pos >= end || multiplier > 2 ** 49) return undefined;
+      b = buf[pos++];
+      v += (b & 0x7f) * multiplier;
+      multiplier *= 128;
+    } while (b & 0x80);
+    if (field === 1) {
+      if (v > Number.MAX_SAFE_INTEGER) return undefined;
+      seconds = v;
+    } else {
+      if (multiplier > 2 ** 35) return undefined;
+      nanos = (v % 2 ** 32) | 0;
+    }
+  }
+  return { seconds: String(seconds), nanos };
+}
+
+function isTimestamp(t: protobuf.Type): boolean {
+  const f = t.fieldsArray;
+  return f.length === 2 && f[0].name === 'seconds' && f[0].type === 'int64' && f[1].name === 'nanos' && f[1].type === 'int32' && !f.some((x) => x.repeated || x.partOf);
+}
+
+/** A decoded 64-bit integer (a number, or a Long) as toObject's `longs: String` writes it. */
+function longText(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  const l = v as { low: number; high: number; unsigned: boolean };
+  // Below 2^53 the number is exact and prints the same digits as Long#toString.
+  if (l.unsigned ? l.high >>> 0 < 0x200000 : l.high < 0x200000 && l.high >= -0x200000) {
+    return String((l.unsigned ? l.high >>> 0 : l.high) * 4294967296 + (l.low >>> 0));
+  }
+  return (protobuf.util.Long as unknown as { prototype: { toString(this: unknown): string } }).prototype.toString.call(v);
 }
 
 function moduleSummary(run: ModuleRun, p: ProgressSummary): ModuleSummary {

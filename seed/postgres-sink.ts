@@ -12,6 +12,8 @@ import { describeUrl, redact } from '../lib/redact.ts';
 import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
+/** SQLSTATE raised when a module's progress row is not where this run left it. */
+const PROGRESS_MOVED = 'FY001';
 
 /** A seed problem tied to a module, and where known to the event, table and input position. */
 export class ModuleSeedError extends UserError {
@@ -47,11 +49,51 @@ interface TableInfo {
   columns: Map<string, ColumnInfo>;
   /** Column-set signature → the columns, validated once. */
   shapes: Map<string, Shape>;
+  /** The shape last asked for: rows of a stream usually all have the same keys. */
+  lastShape?: Shape;
+}
+
+/**
+ * COPY text of a batch's inserted rows, in one growing byte buffer: rows are encoded straight into it
+ * while the batch is prepared, so a batch of tens of thousands of rows is a few large buffers outside
+ * the JavaScript heap instead of as many strings that live (and are copied by the garbage collector)
+ * until the batch is committed. Consecutive inserts are consecutive bytes, sent to COPY as they are.
+ */
+export class CopyArena {
+  buf: Buffer;
+  length = 0;
+
+  constructor(capacity = 1 << 20) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Room for `bytes` more bytes (grows by doubling; offsets stay valid). */
+  reserve(bytes: number): void {
+    if (this.length + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + bytes));
+    this.buf.copy(grown, 0, 0, this.length);
+    this.buf = grown;
+  }
+
+  writeString(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    this.reserve(text.length * 3);
+    this.length += this.buf.write(text, this.length);
+  }
+
+  /** Forgets everything after `length` (the rows of an event whose handler failed). */
+  truncate(length: number): void {
+    this.length = length;
+  }
+
+  reset(): void {
+    this.length = 0;
+  }
 }
 
 /** An operation with its values already encoded as PostgreSQL text (done while preparing a batch). */
 export type EncodedOp =
-  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; line: string }
+  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; arena: CopyArena; start: number; end: number }
   | { kind: 'delete'; table: TableInfo; shape: string; keys: ColumnInfo[]; values: Array<string | null> }
   | { kind: 'update'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> };
 
@@ -135,8 +177,11 @@ export class PostgresModuleSink {
     return out;
   }
 
-  /** Checks an operation against the module's tables and encodes its values (no I/O). */
-  encode(op: RowOp): EncodedOp {
+  /**
+   * Checks an operation against the module's tables and encodes its values (no I/O). An insert's COPY
+   * line goes into `arena` (the batch's, shared by its inserts; a fresh one when not given).
+   */
+  encode(op: RowOp, arena: CopyArena = new CopyArena(256)): EncodedOp {
     if (!op || typeof op !== 'object' || typeof (op as { table?: unknown }).table !== 'string') {
       throw new OperationError(`returned ${JSON.stringify(op)?.slice(0, 80)}, not an operation (use insert(), update() or remove())`);
     }
@@ -148,14 +193,16 @@ export class PostgresModuleSink {
     switch (op.op) {
       case 'insert': {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
-        // The COPY line is built here, once. Nothing else of the row is kept, so the handler's objects
-        // die young (cheap for the garbage collector) even in batches of tens of thousands of rows.
+        // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
+        // so the handler's objects die young (cheap for the garbage collector).
         let line = '';
         for (let i = 0; i < columns.length; i++) {
           const text = toText(op.row[columns[i].name], columns[i], table);
           line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
         }
-        return { kind: 'insert', table, shape, columns, line };
+        const start = arena.length;
+        arena.writeString(line + '\n');
+        return { kind: 'insert', table, shape, columns, arena, start, end: arena.length };
       }
       case 'delete': {
         const { key: shape, columns: keys } = shapeOf(table, op.where, 'where');
@@ -184,28 +231,29 @@ export class PostgresModuleSink {
     const client = await this.checkout();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const current = await client.query<{ next_record: string }>(
-        `SELECT next_record FROM ${this.progressQuoted} WHERE shard = $1 AND file = $2 FOR UPDATE`, [shard, batch.file]);
-      const stored = current.rows.length ? Number(current.rows[0].next_record) : null;
       const expected = this.expected.has(batch.file) ? this.expected.get(batch.file)! : null;
-      if (stored !== null && stored >= batch.toRecord && stored !== expected) {
+      // One round trip opens the transaction and moves the progress row from `expected` to
+      // `toRecord` (holding its lock until COMMIT), or fails with PROGRESS_MOVED when the row is not
+      // at `expected`; the batch's statements follow in the same transaction, then COMMIT. (Each
+      // round trip also waits for this thread, busy preparing the next batch, to get to the reply.)
+      try {
+        await client.query(`BEGIN; ${this.progressStep(shard, batch, expected)}`);
+      } catch (err) {
+        if ((err as { code?: string }).code !== PROGRESS_MOVED) throw err;
         await client.query('ROLLBACK');
-        this.expected.set(batch.file, stored);
-        return undefined;
-      }
-      if (stored !== expected) {
+        const current = await client.query<{ next_record: string }>(
+          `SELECT next_record FROM ${this.progressQuoted} WHERE shard = $1 AND file = $2`, [shard, batch.file]);
+        const stored = current.rows.length ? Number(current.rows[0].next_record) : null;
+        if (stored !== null && stored >= batch.toRecord && stored !== expected) {
+          // Committed by this run, but the reply to COMMIT was lost with the connection.
+          this.expected.set(batch.file, stored);
+          return undefined;
+        }
         throw new ModuleSeedError(
           `module ${this.module.name}: progress for ${batch.file} is at record ${stored ?? 'none'} in the database but this run expected ${expected ?? 'none'}: is another ferry run seeding this module? Stop it, then run again with --resume`,
           { module: this.module.name, file: batch.file, record: batch.fromRecord });
       }
       const counts = await this.apply(client, batch.ops);
-      const saved = await client.query(
-        `INSERT INTO ${this.progressQuoted} AS p (shard, file, next_record, events, updated_at) VALUES ($1, $2, $3, $4, now())
-         ON CONFLICT (shard, file) DO UPDATE SET next_record = EXCLUDED.next_record, events = p.events + EXCLUDED.events, updated_at = now()
-         WHERE p.next_record = $5`,
-        [shard, batch.file, batch.toRecord, batch.events, expected]);
-      if (saved.rowCount !== 1) throw new ModuleSeedError(`module ${this.module.name}: progress for ${batch.file} changed during the batch: is another ferry run seeding this module?`, { module: this.module.name, file: batch.file });
       await client.query('COMMIT');
       this.expected.set(batch.file, batch.toRecord);
       return counts;
@@ -217,6 +265,22 @@ export class PostgresModuleSink {
       // A connection that failed is not given back to the pool: the next batch gets a new one.
       client.release(broken && isConnectionError(broken) ? broken : undefined);
     }
+  }
+
+  /** A DO block that moves the file's progress from `expected` to the batch's end, or raises PROGRESS_MOVED. */
+  private progressStep(shard: string, batch: ModuleBatch, expected: number | null): string {
+    const [sh, file] = [pg.escapeLiteral(shard), pg.escapeLiteral(batch.file)];
+    const int = (n: number) => String(Math.trunc(n));
+    const body = `BEGIN
+      INSERT INTO ${this.progressQuoted} AS p (shard, file, next_record, events, updated_at)
+        VALUES (${sh}, ${file}, ${int(batch.toRecord)}, ${int(batch.events)}, now())
+        ON CONFLICT (shard, file) DO UPDATE SET next_record = EXCLUDED.next_record, events = p.events + EXCLUDED.events, updated_at = now()
+        WHERE p.next_record ${expected === null ? 'IS NULL' : `= ${int(expected)}`};
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'ferry progress for % is not at %', ${file}, ${expected === null ? "'none'" : int(expected)} USING ERRCODE = '${PROGRESS_MOVED}';
+      END IF;
+    END`;
+    return `DO ${pg.escapeLiteral(body)}`;
   }
 
   /** Applies operations in a transaction that is rolled back: the error they cause, if any (to find a culprit). */
@@ -655,7 +719,7 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
 function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefined {
   const i = op.columns.indexOf(column);
   if (i < 0) return undefined;
-  const field = op.line.split('\t')[i];
+  const field = op.arena.buf.toString('utf8', op.start, op.end - 1).split('\t')[i];
   return field === '\\N' ? null : copyUnescape(field);
 }
 
@@ -681,15 +745,19 @@ function addProjection(p: RowProjection, row: InsertOp): void {
   values.add(key);
 }
 
-/** COPY text format, a few thousand rows per chunk (joined, not concatenated: flat strings, less GC). */
-function* copyChunks(ops: ReadonlyArray<{ line: string }>): Generator<string> {
-  const CHUNK = 2_000;
-  for (let i = 0; i < ops.length; i += CHUNK) {
-    const end = Math.min(ops.length, i + CHUNK);
-    const lines = new Array<string>(end - i + 1);
-    for (let j = i; j < end; j++) lines[j - i] = ops[j].line;
-    lines[end - i] = '';
-    yield lines.join('\n');
+/**
+ * The COPY data of a step: byte ranges of the arenas, adjacent rows merged (all of a batch's rows
+ * when the batch inserts into one table only), sent in CopyData messages of at most 1 MiB (COPY
+ * does not need messages to end at row boundaries).
+ */
+function* copyChunks(ops: ReadonlyArray<{ arena: CopyArena; start: number; end: number }>): Generator<Buffer> {
+  const MAX = 1 << 20;
+  let i = 0;
+  while (i < ops.length) {
+    const { arena, start } = ops[i];
+    let end = ops[i].end;
+    for (i++; i < ops.length && ops[i].arena === arena && ops[i].start === end; i++) end = ops[i].end;
+    for (let at = start; at < end; at += MAX) yield arena.buf.subarray(at, Math.min(end, at + MAX));
   }
 }
 
@@ -714,6 +782,20 @@ interface Shape {
 
 function shapeOf(table: TableInfo, row: Row, what: string): Shape {
   if (!row || typeof row !== 'object') throw new OperationError(`${what} of ${table.name} is ${String(row)}, not an object`);
+  const last = table.lastShape;
+  if (last) {
+    // Same keys in the same order as last time: no signature string to build.
+    const columns = last.columns;
+    let i = 0;
+    for (const k in row) {
+      if (i >= columns.length || columns[i].name !== k) {
+        i = -1;
+        break;
+      }
+      i++;
+    }
+    if (i === columns.length) return last;
+  }
   const key = columnsKey(row);
   let shape = table.shapes.get(key);
   if (!shape) {
@@ -725,6 +807,7 @@ function shapeOf(table: TableInfo, row: Row, what: string): Shape {
     if (columns.length === 0) throw new OperationError(`${what} of ${table.name} names no column`);
     table.shapes.set(key, (shape = { key, columns }));
   }
+  table.lastShape = shape;
   return shape;
 }
 
@@ -752,16 +835,19 @@ const NORMALIZERS: Record<string, (text: string) => string | undefined> = {
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
 
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-const COPY_SPECIALS = /[\\\n\r\t]/g;
-const escapeChar = (c: string) => COPY_ESCAPES[c];
 
 function copyUnescape(field: string): string {
   return field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c)) : field;
 }
 
 function copyEscape(text: string): string {
-  return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, escapeChar) : text;
+  if (!COPY_SPECIAL.test(text)) return text;
+  // Backslashes first, so that the escapes added after are not escaped again.
+  if (text.includes('\\')) text = text.replaceAll('\\', '\\\\');
+  if (text.includes('\t')) text = text.replaceAll('\t', '\\t');
+  if (text.includes('\n')) text = text.replaceAll('\n', '\\n');
+  if (text.includes('\r')) text = text.replaceAll('\r', '\\r');
+  return text;
 }
 
 /** A JS value as PostgreSQL's text input for a column (null for NULL). */
@@ -790,7 +876,7 @@ function toText(value: unknown, column: ColumnInfo, table: TableInfo): string | 
     return arrayLiteral(value, column, table);
   }
   const ts = value as { seconds?: unknown; nanos?: unknown };
-  if (ts.seconds !== undefined && Object.keys(value).every((k) => k === 'seconds' || k === 'nanos')) return timestampText(ts.seconds, ts.nanos);
+  if (ts.seconds !== undefined && onlyTimestampKeys(ts)) return timestampText(ts.seconds, ts.nanos);
   throw new OperationError(`column ${column.name} of ${table.name} (${column.type}) gets an object; only json/jsonb columns take objects`);
 }
 
@@ -803,10 +889,43 @@ function arrayLiteral(values: unknown[], column: ColumnInfo, table: TableInfo): 
   return `{${items.join(',')}}`;
 }
 
+function onlyTimestampKeys(value: object): boolean {
+  for (const k of Object.keys(value)) if (k !== 'seconds' && k !== 'nanos') return false;
+  return true;
+}
+
+const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** Seconds since 1970 below which `fastIso` applies (the year 10000). */
+const MAX_FAST_SECONDS = 253_402_300_800;
+let cachedDay = NaN;
+let cachedDayText = '';
+
+/**
+ * `new Date(seconds * 1000 + ms).toISOString()` without a Date, for whole seconds from 1970 to 9999:
+ * the date part is worked out once per day (a stream's timestamps are mostly close together).
+ */
+function fastIso(seconds: number, ms: number): string {
+  const day = Math.floor(seconds / 86_400);
+  if (day !== cachedDay) {
+    cachedDayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
+    cachedDay = day;
+  }
+  let t = seconds - day * 86_400;
+  const hours = Math.floor(t / 3600);
+  t -= hours * 3600;
+  const minutes = Math.floor(t / 60);
+  return `${cachedDayText}${PAD2[hours]}:${PAD2[minutes]}:${PAD2[t - minutes * 60]}.${PAD3[ms]}Z`;
+}
+
 /** A decoded google.protobuf.Timestamp (seconds possibly a string or Long) as ISO-8601 UTC. */
 export function timestampText(seconds: unknown, nanos: unknown): string {
   const s = typeof seconds === 'object' && seconds !== null ? Number(String(seconds)) : Number(seconds);
   const n = Number(nanos ?? 0);
+  if (Number.isInteger(s) && s >= 0 && s < MAX_FAST_SECONDS && Number.isInteger(n) && n >= 0 && n < 1e9) {
+    if (n % 1_000_000 === 0) return fastIso(s, n / 1_000_000);
+    return `${fastIso(s, 0).slice(0, 19)}.${String(n).padStart(9, '0')}Z`;
+  }
   // Whole milliseconds (the common case) need nothing but Date's own formatting.
   if (n % 1_000_000 === 0) return new Date(s * 1000 + n / 1_000_000).toISOString();
   return `${new Date(s * 1000).toISOString().slice(0, 19)}.${String(n).padStart(9, '0')}Z`;

@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../dumps/event-envelope.ts';
+import { insert } from '../seed/module-definition.ts';
+import { PostgresModuleSink } from '../seed/postgres-sink.ts';
 import { sampleEvent, writeSampleEventDump } from './fixtures/event-dumps.ts';
 import {
   actualTables, databaseUrl, expectedTables, socialHandlers, sql, writeModulesConfig,
@@ -119,5 +121,36 @@ const handlers = { ...socialHandlers, MemberBlocked: (p: any, e: any) => { if (B
     const rows = await sql<{ nickname: string }>(databaseUrl(SERVER(), db), 'SELECT nickname FROM members.members ORDER BY nickname');
     const expected = Array.from({ length: EVENTS }, (_, i) => i).filter((i) => i % 3 === 0 && i !== 300 && i !== 2_103).map((i) => `Åsa-${i}`).sort();
     expect(rows.map((r) => r.nickname).sort()).toEqual(expected);
+  });
+});
+
+describe('module progress guard', () => {
+  it('applies a batch only where this run left the progress: skips one already committed, refuses one moved by someone else', async () => {
+    const db = dbName('guard');
+    const module = {
+      name: 'guard', database: db, schemaSql: 'CREATE TABLE t (n int PRIMARY KEY)',
+      handlers: {},
+    };
+    const sink = new PostgresModuleSink(module, { serverUrl: SERVER(), configDir: '.', createDatabase: true, resume: false, reset: false, shard: '' });
+    await sink.connect();
+    const url = databaseUrl(SERVER(), db);
+    const batch = (from: number, to: number) => ({
+      file: "it's.pb.gz", fromRecord: from, toRecord: to, events: to - from,
+      ops: Array.from({ length: to - from }, (_, i) => sink.encode(insert('t', { n: from + i }))),
+    });
+    try {
+      expect(await sink.writeBatch(batch(0, 10))).toEqual({ inserted: 10, updated: 0, deleted: 0 });
+      // As if this run's COMMIT of 10–20 went through but its reply was lost: the batch is skipped.
+      await sql(url, `UPDATE guard.ferry_progress SET next_record = 20`);
+      expect(await sink.writeBatch(batch(10, 20))).toBeUndefined();
+      expect(await sink.writeBatch(batch(20, 30))).toEqual({ inserted: 10, updated: 0, deleted: 0 });
+      // Someone else moved it: refused, nothing applied.
+      await sql(url, `UPDATE guard.ferry_progress SET next_record = 35`);
+      await expect(sink.writeBatch(batch(30, 40))).rejects.toThrow(/progress for it's\.pb\.gz is at record 35 in the database but this run expected 30: is another ferry run seeding this module\?/);
+      expect(await sql(url, 'SELECT count(*)::int AS n, max(n) AS top FROM guard.t')).toEqual([{ n: 20, top: 29 }]);
+      expect(await sql(url, 'SELECT next_record::int, events::int FROM guard.ferry_progress')).toEqual([{ next_record: 35, events: 20 }]);
+    } finally {
+      await sink.close();
+    }
   });
 });
