@@ -17,7 +17,7 @@ export function stringField(fieldNumber: number, value: string): Uint8Array {
   return w.finish();
 }
 
-export interface EnvelopeParts {
+export interface EnvelopeHead {
   /** UUID bytes of the event id (first 16 bytes). */
   id: Uint8Array;
   /** Field 2 (type), encoded. */
@@ -34,26 +34,30 @@ export interface EnvelopeParts {
   schemaVersion: number;
   /** Field 8 (payload_type), encoded. */
   payloadType: Uint8Array;
-  /** The payload's encoding: `payload.buf[0, payload.pos)`. */
-  payload: protobuf.Writer;
 }
 
+/**
+ * An envelope is written in steps: head (fields 1 to 8), then the payload (field 9) either from a
+ * protobufjs writer (payloadFrom) or encoded in place (beginPayload, the fields, endPayload), then end.
+ */
 export class EnvelopeWriter {
-  private buf: Buffer;
+  buf: Buffer;
   pos = 0;
+  private envelopeAt = 0;
+  private payloadAt = 0;
 
   constructor(initialBytes = 1 << 20) {
     this.buf = Buffer.allocUnsafe(initialBytes);
   }
 
-  /** Appends one envelope with its length prefix. */
-  write(e: EnvelopeParts): void {
-    const payloadLength = e.payload.pos;
+  /** Starts an envelope: its length prefix and fields 1 to 8. */
+  head(e: EnvelopeHead): void {
     // Upper bound of everything but the two strings, which reserve their own room.
-    this.reserve(64 + e.type.length + e.aggregateType.length + e.table.length + e.payloadType.length + payloadLength);
+    this.reserve(64 + e.type.length + e.aggregateType.length + e.table.length + e.payloadType.length);
     const buf = this.buf;
     // The envelope's length prefix: two bytes reserved (most envelopes are 128 B to 16 KiB), moved if not.
     const start = this.pos;
+    this.envelopeAt = start;
     let p = start + 2;
     buf[p++] = 0x0a; // 1: id
     buf[p++] = 36;
@@ -81,36 +85,133 @@ export class EnvelopeWriter {
       this.buf[this.pos++] = 0x2a; // 5: aggregate_id
       this.string(e.aggregateId);
     }
-    // 6: source
+    // 6: source (a one-byte length reserved: table and key are usually short)
     this.reserve(8 + e.table.length);
     this.buf[this.pos++] = 0x32;
     const sourceAt = this.pos;
-    this.pos += 2;
+    this.pos += 1;
     this.buf.set(e.table, this.pos);
     this.pos += e.table.length;
     if (e.key !== '') {
       this.buf[this.pos++] = 0x12;
       this.string(e.key);
     }
-    this.reserve(16 + e.payloadType.length + payloadLength);
+    this.reserve(16 + e.payloadType.length);
     if (e.index !== 0) {
       this.buf[this.pos++] = 0x18;
       this.pos = writeVarint32(this.buf, this.pos, e.index >>> 0);
     }
-    this.backfill(sourceAt, 2);
+    this.backfill(sourceAt, 1);
     if (e.schemaVersion !== 0) {
       this.buf[this.pos++] = 0x38; // 7: schema_version
       this.pos = writeVarint32(this.buf, this.pos, e.schemaVersion >>> 0);
     }
     this.buf.set(e.payloadType, this.pos);
     this.pos += e.payloadType.length;
-    if (payloadLength > 0) {
-      this.buf[this.pos++] = 0x4a; // 9: payload
-      this.pos = writeVarint32(this.buf, this.pos, payloadLength);
-      this.buf.set(e.payload.buf.subarray(0, payloadLength), this.pos);
-      this.pos += payloadLength;
+  }
+
+  /** Field 9 from a payload encoded by protobufjs into `w` (w.buf[0, w.pos)). */
+  payloadFrom(w: protobuf.Writer): void {
+    const length = w.pos;
+    if (length === 0) return;
+    this.reserve(6 + length);
+    this.buf[this.pos++] = 0x4a;
+    this.pos = writeVarint32(this.buf, this.pos, length);
+    this.buf.set(w.buf.subarray(0, length), this.pos);
+    this.pos += length;
+  }
+
+  /** Starts field 9, for a payload encoded in place with the field methods below. */
+  beginPayload(): void {
+    this.reserve(3);
+    this.payloadAt = this.pos;
+    this.buf[this.pos] = 0x4a;
+    this.pos += 3;
+  }
+
+  endPayload(): void {
+    const at = this.payloadAt;
+    // An all-default payload encodes to nothing, and protobufjs then leaves field 9 out.
+    if (this.pos === at + 3) this.pos = at;
+    else this.backfill(at + 1, 2);
+  }
+
+  /** Ends the envelope: its length prefix. */
+  end(): void {
+    this.backfill(this.envelopeAt, 2);
+  }
+
+  // Field methods for generated payload encoders: `tag` is the field's key byte(s) as a varint.
+  tag(tag: number): void {
+    this.reserve(16);
+    this.pos = writeVarint32(this.buf, this.pos, tag);
+  }
+
+  uint32(v: number): void {
+    this.reserve(5);
+    this.pos = writeVarint32(this.buf, this.pos, v >>> 0);
+  }
+
+  int32(v: number): void {
+    this.reserve(10);
+    this.pos = writeInt32(this.buf, this.pos, v);
+  }
+
+  sint32(v: number): void {
+    this.uint32(((v << 1) ^ (v >> 31)) >>> 0);
+  }
+
+  /** int64/uint64 from its two's complement halves. */
+  varint64(lo: number, hi: number): void {
+    this.reserve(10);
+    this.pos = writeVarint64(this.buf, this.pos, lo >>> 0, hi >>> 0);
+  }
+
+  /** int64/uint64 from a JS integer. */
+  int64(v: number): void {
+    this.reserve(10);
+    this.pos = writeInt64(this.buf, this.pos, v);
+  }
+
+  fixed32(v: number): void {
+    this.reserve(4);
+    this.buf.writeUInt32LE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  double(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  float(v: number): void {
+    this.reserve(4);
+    this.buf.writeFloatLE(v, this.pos);
+    this.pos += 4;
+  }
+
+  bool(v: boolean): void {
+    this.reserve(1);
+    this.buf[this.pos++] = v ? 1 : 0;
+  }
+
+  /** A google.protobuf.Timestamp sub-message (tag written by the caller). */
+  timestamp(seconds: number, nanos: number): void {
+    this.reserve(24);
+    const buf = this.buf;
+    const at = this.pos;
+    let p = at + 1;
+    if (seconds !== 0) {
+      buf[p++] = 0x08;
+      p = writeInt64(buf, p, seconds);
     }
-    this.backfill(start, 2);
+    if (nanos !== 0) {
+      buf[p++] = 0x10;
+      p = writeInt32(buf, p, nanos);
+    }
+    buf[at] = p - at - 1;
+    this.pos = p;
   }
 
   /** The envelopes written so far, in a buffer of their own (transferable), and starts over. */
@@ -122,7 +223,7 @@ export class EnvelopeWriter {
   }
 
   /** Writes a length-delimited string at pos (as protobufjs does: its own UTF-8 below 40 characters, Buffer's above). */
-  private string(s: string): void {
+  string(s: string): void {
     const n = s.length;
     this.reserve(n * 3 + 5);
     const buf = this.buf;

@@ -133,21 +133,24 @@ export function keyText(value: KeyValue): string {
  * stops filling its cache, so it neither costs inserts nor pushes out the ids that do repeat.
  */
 class KindCache {
-  readonly ids = new Map<number | string, string>();
+  /** Ids of small non-negative integer keys (most legacy ids), by key: cheaper than a Map. */
+  private small: Array<string | undefined> = [];
+  private readonly ids = new Map<number | string, string>();
+  private size = 0;
   private lookups = 0;
   private hits = 0;
   /** Windows left without caching (0: caching). */
   private off = 0;
 
   get(key: number | string): string | undefined {
-    const id = this.ids.get(key);
+    const id = typeof key === 'number' && key >= 0 && key < SMALL_KEYS && (key | 0) === key ? this.small[key] : this.ids.get(key);
     if (id !== undefined) this.hits++;
     if (++this.lookups === CACHE_WINDOW) {
       if (this.off > 0) this.off--;
       else if (this.hits * 16 < CACHE_WINDOW) {
         // Hardly any repeats in this window: stop caching this kind for a while, then look again.
         this.off = CACHE_OFF_WINDOWS;
-        this.ids.clear();
+        this.clear();
       }
       this.lookups = 0;
       this.hits = 0;
@@ -157,10 +160,27 @@ class KindCache {
 
   set(key: number | string, id: string): void {
     if (this.off > 0) return;
-    if (this.ids.size >= CACHE_SIZE) this.ids.clear();
-    this.ids.set(key, id);
+    if (this.size >= CACHE_SIZE) this.clear();
+    this.size++;
+    if (typeof key === 'number' && key >= 0 && key < SMALL_KEYS && (key | 0) === key) {
+      if (key >= this.small.length) {
+        // Grown by copying into a preallocated array, so it stays a dense (holey) array, not a dictionary.
+        const bigger = new Array<string | undefined>(Math.min(SMALL_KEYS, Math.max(1024, key + 1, this.small.length * 2)));
+        for (let i = 0; i < this.small.length; i++) bigger[i] = this.small[i];
+        this.small = bigger;
+      }
+      this.small[key] = id;
+    } else this.ids.set(key, id);
+  }
+
+  private clear(): void {
+    this.small = [];
+    this.ids.clear();
+    this.size = 0;
   }
 }
+/** Integer keys below this are cached in an array (at most 8 MiB of slots per kind). */
+const SMALL_KEYS = 1 << 20;
 const CACHE_SIZE = 100_000;
 const CACHE_WINDOW = CACHE_SIZE;
 const CACHE_OFF_WINDOWS = 8;
