@@ -1,14 +1,18 @@
 // The hand-written envelope encoder and the generated payload encoders must write exactly what
 // protobufjs writes (the event dump format is protobuf, and outputs must not change with the
 // encoding path), and reject exactly what the general path rejects, with the same words.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { ENVELOPE_TYPE, isoToTimestamp } from '../dumps/index.ts';
+import { DumpReader, DumpWriter, ENVELOPE_TYPE, isoToTimestamp, type HeaderInit } from '../dumps/index.ts';
+import { EventDumpWriter } from '../transform/event-dump-writer.ts';
 import type { TransformDefinition } from '../transform/definition.ts';
 import { eventTime } from '../transform/events.ts';
 import { eventId } from '../transform/ids.ts';
 import { payloadEncoder } from '../transform/payload-encoder.ts';
 import { TransformRowError, TransformRuntime } from '../transform/runtime.ts';
+import { tempDir } from './helpers.ts';
 
 const PROTO = `syntax = "proto3"; package test.enc;
 message Everything {
@@ -129,5 +133,35 @@ describe('event encoding', () => {
       expect(typeof a, `case ${i}`).toBe('string');
       expect(a, `case ${i}`).toBe(encodeWith(general, c));
     }
+  });
+});
+
+describe('event dump writer', () => {
+  it('writes the same bytes as DumpWriter, compressing several blocks at once', async () => {
+    const dir = await tempDir('ferry-event-writer-');
+    const { fast } = runtimes();
+    const blocks: Array<{ framed: Uint8Array; count: number }> = [];
+    for (let b = 0; b < 7; b++) {
+      const parts = GOOD.slice(0, 7).map((c, i) => encodeWith(fast, { ...c, key: String(b * 100 + i) }) as Uint8Array);
+      blocks.push({ framed: Buffer.concat(parts.concat(b % 3 === 0 ? parts : [])), count: b % 3 === 0 ? 14 : 7 });
+    }
+    blocks.splice(3, 0, { framed: new Uint8Array(0), count: 0 });
+    const init: HeaderInit = {
+      kind: 'EVENTS', name: 'events', recordType: ENVELOPE_TYPE, descriptorSet: fast.descriptorSet, createdAt: '2024-01-02T03:04:05.000Z',
+      origin: { source: 'transform', startedAt: '2024-01-02T03:04:05.000Z' }, properties: { order: 'none' },
+    };
+    const a = await DumpWriter.create(path.join(dir, 'a.pb.gz'), init, { level: 1, finishedAt: '2024-01-02T03:04:06.000Z' });
+    for (const b of blocks) await a.writeFramedBlock(b.framed, b.count);
+    const sa = await a.close();
+    const w = await EventDumpWriter.create(path.join(dir, 'b.pb.gz'), init, { level: 1, finishedAt: '2024-01-02T03:04:06.000Z', concurrency: 3 });
+    for (const b of blocks) await w.writeFramedBlock(b.framed, b.count);
+    const sb = await w.close();
+    expect({ ...sb, file: '' }).toEqual({ ...sa, file: '' });
+    expect((await readFile(path.join(dir, 'b.pb.gz'))).equals(await readFile(path.join(dir, 'a.pb.gz')))).toBe(true);
+    const r = await DumpReader.open(path.join(dir, 'b.pb.gz'));
+    let n = 0;
+    for await (const _ of r.records()) n++;
+    await r.close();
+    expect(n).toBe(7 * 7 + 3 * 7);
   });
 });

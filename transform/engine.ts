@@ -10,6 +10,7 @@ import { DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, par
 import { unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
+import { EventDumpWriter } from './event-dump-writer.ts';
 import { ExternalSorter, type SortStats } from './external-sort.ts';
 import {
   checkTransforms, closeAll, keyFieldsOf, loadLookups, loadTransforms, openTableDumps, parseSample, planBlocks,
@@ -139,7 +140,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   let sorter: ExternalSorter | undefined;
   const outDir = options.outDir ? path.resolve(options.outDir) : undefined;
   const staging = outDir && !dryRun ? path.join(path.dirname(outDir), `.${path.basename(outDir)}.ferry-transform-${process.pid}`) : undefined;
-  const openWriters = new Set<DumpWriter>();
+  const openWriters = new Set<{ abort(): Promise<void> }>();
   let succeeded = false;
   try {
     checkTransforms(transforms, tables, options.inDir);
@@ -184,7 +185,14 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       openWriters.add(w);
       return w;
     };
-    const closeWriter = async (w: DumpWriter): Promise<DumpSummary> => {
+    // Event dumps: the same bytes as DumpWriter, with blocks compressed concurrently.
+    const compressAhead = Math.max(2, Math.min(os.availableParallelism(), 4));
+    const createEventWriter = async (name: string, init: HeaderInit) => {
+      const w = await EventDumpWriter.create(path.join(staging!, name), init, { finishedAt: stamp, level: OUTPUT_GZIP_LEVEL, concurrency: compressAhead });
+      openWriters.add(w);
+      return w;
+    };
+    const closeWriter = async (w: DumpWriter | EventDumpWriter): Promise<DumpSummary> => {
       openWriters.delete(w);
       return w.close();
     };
@@ -204,17 +212,34 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     const showEvents = options.showEvents ?? 10;
     let rejected = 0;
     let rejectsWriter: DumpWriter | undefined;
-    let current: { input: number; writer: DumpWriter } | undefined;
+    let current: { input: number; writer: EventDumpWriter } | undefined;
     if (order === 'occurred_at' && !dryRun) sorter = new ExternalSorter({ budgetBytes: memoryMb * 1024 * 1024, tmpDir: options.tmpDir, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES });
 
+    // Blocks are read and inflated (on the thread pool) a few ahead of the one handed out.
+    const readAhead = Math.max(2, workers + 1);
     const readTasks = async function* (): AsyncGenerator<BlockTask> {
-      for (const p of plan) {
-        const payload = await p.reader.readBlock(p.block);
-        yield { input: p.ordinal, block: p.block, payload, records: p.records, limitRows: p.limitRows };
+      const reads: Array<Promise<BlockTask>> = [];
+      let next = 0;
+      const start = () => {
+        const p = plan[next++];
+        const read = p.reader.readBlock(p.block).then((payload): BlockTask => ({ input: p.ordinal, block: p.block, payload, records: p.records, limitRows: p.limitRows }));
+        read.catch(() => undefined); // reported when its turn comes
+        reads.push(read);
+      };
+      try {
+        while (reads.length < readAhead && next < plan.length) start();
+        while (reads.length) {
+          const task = await reads[0];
+          reads.shift();
+          if (next < plan.length) start();
+          yield task;
+        }
+      } finally {
+        await Promise.allSettled(reads);
       }
     };
     const envelopeType = mainRuntime.root.lookupType(ENVELOPE_TYPE);
-    const window = Math.max(2, workers * 2);
+    const window = Math.max(4, workers * 3);
 
     for await (const result of orderedResults(readTasks(), run, window)) {
       const spec = specs[result.input];
@@ -242,7 +267,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
           if (current) outputs.push(summaryOf(await closeWriter(current.writer)));
           current = {
             input: result.input,
-            writer: await createWriter(eventsFileFor(spec.file), header(spec.table, { source: path.basename(spec.file) })),
+            writer: await createEventWriter(eventsFileFor(spec.file), header(spec.table, { source: path.basename(spec.file) })),
           };
         }
         await writeFramed(current.writer, result);
@@ -252,7 +277,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     }
     if (current) outputs.push(summaryOf(await closeWriter(current.writer)));
     if (sorter) {
-      const w = await createWriter(EVENTS_FILE, header('events', { sources: files.map((f) => path.basename(f.reader.file)).join(',') }));
+      const w = await createEventWriter(EVENTS_FILE, header('events', { sources: files.map((f) => path.basename(f.reader.file)).join(',') }));
       for await (const block of sorter.sortedBlocks()) await w.writeFramedBlock(block.framed, block.count);
       outputs.push(summaryOf(await closeWriter(w)));
     }
@@ -314,7 +339,7 @@ export function eventsFileFor(inputFile: string): string {
   return path.basename(inputFile).replace(/\.pb\.gz$/, '') + '.events.pb.gz';
 }
 
-async function writeFramed(writer: DumpWriter, result: BlockResult): Promise<void> {
+async function writeFramed(writer: EventDumpWriter, result: BlockResult): Promise<void> {
   if (result.events === 0) return;
   if (result.framed.length <= OUTPUT_BLOCK_BYTES * 2) {
     await writer.writeFramedBlock(result.framed, result.events);

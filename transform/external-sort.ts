@@ -33,13 +33,13 @@ export interface SortedBlock {
 }
 
 const ENTRY_HEADER = 16;
-/** Bytes an event costs in memory besides its envelope (offset, keys, index). */
-const EVENT_OVERHEAD = 24;
+/** Bytes an event costs in memory besides its envelope: its keys (16) and offset (4), then 40 while a run is sorted. */
+const EVENT_OVERHEAD = 60;
 const WRITE_CHUNK = 4 * 1024 * 1024;
 
 /** Events of one block result, as they arrived. */
 interface Chunk {
-  framed: Uint8Array;
+  framed: Buffer;
   /** Start of each event's frame in `framed` (count + 1 entries: the last is the end). */
   starts: Uint32Array;
   count: number;
@@ -47,7 +47,7 @@ interface Chunk {
 
 export class ExternalSorter {
   private chunks: Chunk[] = [];
-  /** Per chunk, the result's sort fields: seconds, nanos, row, index per event. */
+  /** Per chunk, the result's sort fields: seconds and nanos per event. */
   private keys: Float64Array[] = [];
   private bufferedEvents = 0;
   private bufferedBytes = 0;
@@ -71,7 +71,8 @@ export class ExternalSorter {
     this.last = { ordinal, block: result.block };
     if (result.events === 0) return;
     const fields = result.sortFields!;
-    const framed = result.framed;
+    // A Buffer view (no copy), for Buffer.copy without a subarray per event.
+    const framed = Buffer.from(result.framed.buffer, result.framed.byteOffset, result.framed.length);
     const starts = new Uint32Array(result.events + 1);
     let offset = 0;
     for (let k = 0; k < result.events; k++) {
@@ -87,7 +88,7 @@ export class ExternalSorter {
       offset += len;
     }
     starts[result.events] = offset;
-    if (offset !== framed.length || fields.length !== result.events * 4) throw new Error(`sorter: block ${ordinal}/${result.block} holds ${result.events} events that do not fill its ${framed.length} bytes`);
+    if (offset !== framed.length || fields.length !== result.events * 2) throw new Error(`sorter: block ${ordinal}/${result.block} holds ${result.events} events that do not fill its ${framed.length} bytes`);
     this.chunks.push({ framed, starts, count: result.events });
     this.keys.push(fields);
     this.bufferedEvents += result.events;
@@ -107,8 +108,8 @@ export class ExternalSorter {
     for (let c = 0; c < this.chunks.length; c++) {
       const f = this.keys[c];
       for (let e = 0; e < this.chunks[c].count; e++, k++) {
-        seconds[k] = f[e * 4];
-        nanos[k] = f[e * 4 + 1];
+        seconds[k] = f[e * 2];
+        nanos[k] = f[e * 2 + 1];
         chunkOf[k] = c;
         eventOf[k] = e;
       }
@@ -250,7 +251,7 @@ class BlockBuilder {
   }
 
   /** Adds `src[start, end)` (one length-delimited envelope); returns a block when one is full. */
-  add(src: Uint8Array, start: number, end: number): SortedBlock | undefined {
+  add(src: Buffer, start: number, end: number): SortedBlock | undefined {
     const len = end - start;
     if (this.pos + len > this.buf.length) {
       const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + len));
@@ -277,8 +278,8 @@ class BlockBuilder {
   }
 }
 
-function copy(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
-  if (end - start > 64) dst.set(src.subarray(start, end), at);
+function copy(src: Buffer, start: number, end: number, dst: Uint8Array, at: number): void {
+  if (end - start > 64) src.copy(dst, at, start, end);
   else for (let i = start; i < end; i++) dst[at++] = src[i];
 }
 
@@ -294,7 +295,7 @@ class RunWriter {
     return new RunWriter(file, await open(file, 'w'));
   }
 
-  add(seconds: number, nanos: number, src: Uint8Array, start: number, end: number): Promise<void> | void {
+  add(seconds: number, nanos: number, src: Buffer, start: number, end: number): Promise<void> | void {
     const len = end - start;
     if (this.pos + ENTRY_HEADER + len > this.buf.length) {
       const flushed = this.flush();
@@ -304,7 +305,7 @@ class RunWriter {
     this.put(seconds, nanos, src, start, end);
   }
 
-  private put(seconds: number, nanos: number, src: Uint8Array, start: number, end: number): void {
+  private put(seconds: number, nanos: number, src: Buffer, start: number, end: number): void {
     const b = this.buf;
     b.writeDoubleLE(seconds, this.pos);
     b.writeUInt32LE(nanos, this.pos + 8);
@@ -421,7 +422,7 @@ class RunCursor {
   }
 }
 
-type EntrySink = (seconds: number, nanos: number, buf: Uint8Array, start: number, end: number) => Promise<void> | void;
+type EntrySink = (seconds: number, nanos: number, buf: Buffer, start: number, end: number) => Promise<void> | void;
 
 /**
  * k-way merge of sorted runs with a binary min-heap of cursors; ties go to the earlier run.

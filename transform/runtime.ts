@@ -54,7 +54,7 @@ export interface BlockResult {
   /** Delimited ferry.event.Envelope records, ready for DumpWriter.writeFramedBlock. */
   framed: Uint8Array;
   typeCounts: Record<string, number>;
-  /** Per event: occurred_at seconds, nanos, row in block, index in row (only when ordering). */
+  /** Per event: occurred_at seconds and nanos (only when ordering; the rest of the order is the events' position). */
   sortFields?: Float64Array;
   rejects: Reject[];
 }
@@ -297,7 +297,7 @@ export class TransformRuntime {
     out.pos = 0;
     const typeCounts: Record<string, number> = {};
     const sortFields = this.options.sortFields;
-    let sort = sortFields ? new Float64Array(Math.max(16, task.records * 4)) : undefined;
+    let sort = sortFields ? new Float64Array(Math.max(16, task.records * 2)) : undefined;
     const rejects: Reject[] = [];
     const maxRejects = this.options.maxRejectsPerBlock ?? Infinity;
     const source: RowSource = { table: spec.table, file: spec.file, block: task.block, row: 0 };
@@ -332,17 +332,14 @@ export class TransformRuntime {
           typeCounts[t] = (typeCounts[t] ?? 0) + 1;
         }
         if (sort) {
-          if ((events + n) * 4 > sort.length) {
-            const bigger = new Float64Array(Math.max(sort.length * 2, (events + n) * 4));
+          if ((events + n) * 2 > sort.length) {
+            const bigger = new Float64Array(Math.max(sort.length * 2, (events + n) * 2));
             bigger.set(sort);
             sort = bigger;
           }
           for (let i = 0; i < n; i++) {
-            const at = (events + i) * 4;
-            sort[at] = rowEvents.seconds[i];
-            sort[at + 1] = rowEvents.nanos[i];
-            sort[at + 2] = source.row;
-            sort[at + 3] = i;
+            sort[(events + i) * 2] = rowEvents.seconds[i];
+            sort[(events + i) * 2 + 1] = rowEvents.nanos[i];
           }
         }
         events += n;
@@ -361,7 +358,7 @@ export class TransformRuntime {
       events,
       framed: out.finish(),
       typeCounts,
-      sortFields: sort ? sort.slice(0, events * 4) : undefined,
+      sortFields: sort ? sort.slice(0, events * 2) : undefined,
       rejects,
     };
   }

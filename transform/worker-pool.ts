@@ -133,29 +133,62 @@ export class WorkerPool {
 }
 
 /**
- * Runs `run` on every task with up to `window` in flight and yields results in task order
- * (pull-based: the next task is read only when a slot is free).
+ * Runs `run` on every task with up to `window` tasks started but not yet taken, and yields results
+ * in task order. Tasks are pulled as soon as a slot is free, also while the consumer is busy with
+ * a result (writing it, spilling a sorted run): the workers keep working meanwhile.
  */
 export async function* orderedResults<T, R>(tasks: AsyncIterable<T>, run: (task: T) => Promise<R>, window: number): AsyncGenerator<R> {
-  const inFlight: Promise<R>[] = [];
+  const slots: Promise<R>[] = [];
   const iterator = tasks[Symbol.asyncIterator]();
   let done = false;
-  try {
-    while (true) {
-      while (!done && inFlight.length < window) {
-        const next = await iterator.next();
-        if (next.done) done = true;
-        else {
+  let pulling: Promise<void> | undefined;
+  let pullError: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const fill = () => {
+    if (pulling || done) return;
+    pulling = (async () => {
+      try {
+        while (!done && slots.length < window) {
+          const next = await iterator.next();
+          if (next.done) {
+            done = true;
+            break;
+          }
           const p = run(next.value);
           p.catch(() => undefined); // reported when its turn comes
-          inFlight.push(p);
+          slots.push(p);
+          wake?.();
         }
+      } catch (err) {
+        pullError = { error: err };
+        done = true;
+      } finally {
+        pulling = undefined;
+        wake?.();
       }
-      if (inFlight.length === 0) return;
-      yield await inFlight.shift()!;
+    })();
+  };
+  try {
+    fill();
+    for (;;) {
+      if (slots.length === 0) {
+        if (done && !pulling) {
+          if (pullError) throw pullError.error;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        continue;
+      }
+      const result = await slots[0];
+      slots.shift();
+      fill();
+      yield result;
     }
   } finally {
+    done = true;
+    await pulling;
     await iterator.return?.();
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(slots);
   }
 }
