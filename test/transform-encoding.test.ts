@@ -146,6 +146,13 @@ describe('event dump writer', () => {
       blocks.push({ framed: Buffer.concat(parts.concat(b % 3 === 0 ? parts : [])), count: b % 3 === 0 ? 14 : 7 });
     }
     blocks.splice(3, 0, { framed: new Uint8Array(0), count: 0 });
+    // Blocks much larger than zlib's 16 KiB output chunks, of varied content.
+    for (let k = 0; k < 2; k++) {
+      const parts: Uint8Array[] = [];
+      let count = 0;
+      for (let r = 0; r < 3000; r++, count += 7) parts.push(...GOOD.slice(0, 7).map((c, i) => encodeWith(fast, { ...c, key: `${k}-${r}-${i}` }) as Uint8Array));
+      blocks.push({ framed: Buffer.concat(parts), count });
+    }
     const init: HeaderInit = {
       kind: 'EVENTS', name: 'events', recordType: ENVELOPE_TYPE, descriptorSet: fast.descriptorSet, createdAt: '2024-01-02T03:04:05.000Z',
       origin: { source: 'transform', startedAt: '2024-01-02T03:04:05.000Z' }, properties: { order: 'none' },
@@ -162,6 +169,6 @@ describe('event dump writer', () => {
     let n = 0;
     for await (const _ of r.records()) n++;
     await r.close();
-    expect(n).toBe(7 * 7 + 3 * 7);
+    expect(n).toBe(7 * 7 + 3 * 7 + 2 * 3000 * 7);
   });
 });
