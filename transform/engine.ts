@@ -2,11 +2,11 @@
 // Blocks stream through a bounded window; results are taken in block order, so the output is the
 // same whatever the worker count. Outputs are written to a staging folder beside --out and moved
 // in only when everything succeeded (a failed run leaves the previous outputs as they were).
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type HeaderInit } from '../dumps/index.ts';
+import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type HeaderInit } from '../dumps/index.ts';
 import { unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
@@ -215,14 +215,31 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     let current: { input: number; writer: EventDumpWriter } | undefined;
     if (order === 'occurred_at' && !dryRun) sorter = new ExternalSorter({ budgetBytes: memoryMb * 1024 * 1024, tmpDir: options.tmpDir, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES });
 
-    // Blocks are read and inflated (on the thread pool) a few ahead of the one handed out.
+    // Blocks are read (as stored: workers inflate them) a few ahead of the one handed out.
     const readAhead = Math.max(2, workers + 1);
+    const handles = new Map<string, Promise<FileHandle>>();
+    const readRaw = async (p: PlannedBlock): Promise<BlockTask> => {
+      const info = p.reader.blocks[p.block];
+      let fh = handles.get(p.reader.file);
+      if (!fh) {
+        fh = open(p.reader.file, 'r');
+        fh.catch(() => undefined);
+        handles.set(p.reader.file, fh);
+      }
+      // A buffer of its own (not a pooled slice), so it can be transferred to the worker.
+      const raw = Buffer.allocUnsafeSlow(info.compressedBytes);
+      for (let got = 0; got < raw.length;) {
+        const { bytesRead } = await (await fh).read(raw, got, raw.length - got, info.offset + got);
+        if (bytesRead === 0) throw new DumpError(`the file ends inside block ${p.block}`, { file: p.reader.file, block: p.block, offset: info.offset + got });
+        got += bytesRead;
+      }
+      return { input: p.ordinal, block: p.block, raw, offset: info.offset, uncompressedBytes: info.uncompressedBytes, records: p.records, limitRows: p.limitRows };
+    };
     const readTasks = async function* (): AsyncGenerator<BlockTask> {
       const reads: Array<Promise<BlockTask>> = [];
       let next = 0;
       const start = () => {
-        const p = plan[next++];
-        const read = p.reader.readBlock(p.block).then((payload): BlockTask => ({ input: p.ordinal, block: p.block, payload, records: p.records, limitRows: p.limitRows }));
+        const read = readRaw(plan[next++]);
         read.catch(() => undefined); // reported when its turn comes
         reads.push(read);
       };
@@ -236,6 +253,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
         }
       } finally {
         await Promise.allSettled(reads);
+        for (const fh of handles.values()) await (await fh.catch(() => undefined))?.close();
       }
     };
     const envelopeType = mainRuntime.root.lookupType(ENVELOPE_TYPE);

@@ -1,5 +1,6 @@
 // Runs user transforms over rows and builds encoded event envelopes. The same code runs in worker
 // threads (one block at a time), in the main thread (--workers 0) and in the testing helper.
+import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { DumpError, eventSchema, fromDescriptorSet } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
@@ -25,8 +26,14 @@ export interface InputSpec {
 export interface BlockTask {
   input: number;
   block: number;
-  /** The inflated block (checksums already checked by the reader). */
-  payload: Uint8Array;
+  /**
+   * The block's gzip member as stored in the dump, inflated (and its CRC-32 and length checked)
+   * where the block is transformed: in a worker, the main thread only reads files.
+   */
+  raw: Uint8Array;
+  /** Where the member starts in the file, and the inflated size the trailer gives (for checks and errors). */
+  offset: number;
+  uncompressedBytes: number;
   /** Records in the block, from the trailer. */
   records: number;
   /** Stop after this many rows (--sample N). */
@@ -108,6 +115,21 @@ interface EventTypeInfo {
   encode: PayloadEncoder | undefined;
   typeField: Uint8Array;
   payloadTypeField: Uint8Array;
+}
+
+/** Inflates a block's gzip member, with DumpReader.readBlock's checks and errors. */
+function inflateBlock(task: BlockTask, file: string): Buffer {
+  let payload: Buffer;
+  try {
+    // One output chunk for the whole block (its size is known): zlib's default 16 KiB chunks cost a copy each.
+    payload = zlib.gunzipSync(task.raw, { chunkSize: Math.max(64 * 1024, task.uncompressedBytes + 1024) });
+  } catch (err) {
+    throw new DumpError(`corrupt block (${(err as Error).message})`, { file, block: task.block, offset: task.offset }, { cause: err });
+  }
+  if (payload.length !== task.uncompressedBytes) {
+    throw new DumpError(`block holds ${payload.length} bytes, the trailer says ${task.uncompressedBytes}`, { file, block: task.block, offset: task.offset });
+  }
+  return payload;
 }
 
 function rowError(source: RowSource, row: Row, error: string, cause: unknown): TransformRowError {
@@ -306,8 +328,9 @@ export class TransformRuntime {
     let rows = 0;
     let events = 0;
     const limit = task.limitRows ?? Infinity;
+    const payload = inflateBlock(task, spec.file);
     try {
-      for (const bytes of unframe(task.payload, MAX_RECORD_BYTES)) {
+      for (const bytes of unframe(payload, MAX_RECORD_BYTES)) {
         if (rows >= limit) break;
         let message: protobuf.Message;
         try {

@@ -128,8 +128,10 @@ export class WorkerPool {
       const w = this.idle.pop()!;
       const job = this.queue.shift()!;
       this.current.set(w, job);
-      // A copy, not a transfer: the block buffer may be a view into a larger pooled one.
-      w.postMessage(job.task);
+      // The block's bytes are transferred when they are a buffer of their own, copied otherwise.
+      const raw = job.task.raw;
+      const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer;
+      w.postMessage(job.task, own ? [raw.buffer as ArrayBuffer] : []);
     }
   }
 
