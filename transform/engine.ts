@@ -363,21 +363,30 @@ async function writeFramed(writer: EventDumpWriter, result: BlockResult): Promis
     await writer.writeFramedBlock(result.framed, result.events);
     return;
   }
-  // A block that made a lot of events is split so output blocks stay near the usual size.
+  // A block that made a lot of events is split so output blocks stay near the usual size (the
+  // frames are walked by their length prefixes: no view per event).
+  const framed = result.framed;
   let start = 0;
   let offset = 0;
   let count = 0;
-  for (const env of unframe(result.framed)) {
-    const end = env.byteOffset - result.framed.byteOffset + env.length;
+  while (offset < framed.length) {
+    let len = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      b = framed[offset++];
+      len += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80 && offset < framed.length);
+    offset += len;
     count++;
-    if (end - start >= OUTPUT_BLOCK_BYTES) {
-      await writer.writeFramedBlock(result.framed.subarray(start, end), count);
-      start = end;
+    if (offset - start >= OUTPUT_BLOCK_BYTES) {
+      await writer.writeFramedBlock(framed.subarray(start, offset), count);
+      start = offset;
       count = 0;
     }
-    offset = end;
   }
-  if (count) await writer.writeFramedBlock(result.framed.subarray(start, offset), count);
+  if (count) await writer.writeFramedBlock(framed.subarray(start, offset), count);
 }
 
 function collectFirst(result: BlockResult, into: object[], limit: number, envelopeType: protobuf.Type, root: protobuf.Root): void {
