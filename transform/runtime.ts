@@ -252,7 +252,9 @@ export class TransformRuntime {
     if (!aggregateType) throw new EventPayloadError('no aggregateType: set it in the event meta or on the transform');
     if (typeof meta.aggregateId !== 'string' || !meta.aggregateId) throw new EventPayloadError('aggregateId must be a non-empty string');
     const head = this.head;
-    head.id = eventIdDigest(table, key, e.type, index);
+    // Copied: the digest buffer is shared with every other id computed in this thread.
+    const digest = eventIdDigest(table, key, e.type, index);
+    for (let i = 0; i < 16; i++) head.id[i] = digest[i];
     head.type = info.typeField;
     head.seconds = time.seconds;
     head.nanos = time.nanos;
