@@ -1,7 +1,7 @@
 // The hand-written envelope encoder and the generated payload encoders must write exactly what
 // protobufjs writes (the event dump format is protobuf, and outputs must not change with the
 // encoding path), and reject exactly what the general path rejects, with the same words.
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
@@ -170,5 +170,6 @@ describe('event dump writer', () => {
     for await (const _ of r.records()) n++;
     await r.close();
     expect(n).toBe(7 * 7 + 3 * 7 + 2 * 3000 * 7);
+    await rm(dir, { recursive: true, force: true });
   });
 });
