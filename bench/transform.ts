@@ -1,6 +1,11 @@
 // ferry transform on a 1,000,000-row table dump (one event per row) against the raw limit measured
 // in the same run: gunzip + protobufjs decode of the same dump, with no transform.
 // `npm run bench -- transform [--rows N] [--workers N]`
+//
+// Each transform runs in a child process of its own, so its peak RSS (the kernel's high-water mark
+// of that process: main thread, workers, buffers) is the transform's alone, not inflated by the
+// raw read before it (which holds the whole inflated dump) or by the run before it.
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +14,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { parseProto, toDescriptorSet, writeDump } from '../dumps/index.ts';
 import { unframe } from '../dumps/framing.ts';
-import { defaultWorkers, runTransformJob, type Order } from '../transform/engine.ts';
+import { defaultWorkers, runTransformJob, type Order, type TransformJobOptions, type TransformSummary } from '../transform/engine.ts';
 import { measure, reportFigure } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -103,11 +108,11 @@ export default defineConfig({ eventSchemas: ['messages.proto'], transforms: [mes
 
     for (const order of ['none', 'occurred_at'] as Order[]) {
       const out = path.join(dir, `out-${order}`);
-      const m = await measure(() => runTransformJob({
+      const m = await runChild({
         inDir: dumps, outDir: out, configFile: path.join(project, 'ferry.config.ts'), order, workers, typecheck: false, quiet: true,
         tmpDir: dir, memoryMb: 256,
-      }));
-      const s = m.result;
+      });
+      const s = m.summary;
       if (s.rows !== count || s.events !== count) throw new Error(`transformed ${s.rows} rows into ${s.events} events, expected ${count}`);
       const what = `gunzip + decode of the same dump, no transform`;
       process.stderr.write(`--order ${order}: ${m.seconds.toFixed(1)}s, ${workers} workers, peak RSS ${Math.round(m.peakRssMb)} MB${s.sort ? `, ${s.sort.runs} sorted runs spilled` : ''}\n`);
@@ -118,4 +123,32 @@ export default defineConfig({ eventSchemas: ['messages.proto'], transforms: [mes
   } finally {
     if (!process.env.FERRY_BENCH_DIR) await rm(dir, { recursive: true, force: true });
   }
+}
+
+interface ChildResult {
+  seconds: number;
+  peakRssMb: number;
+  summary: TransformSummary;
+}
+
+const CHILD_FLAG = '--ferry-bench-transform-child';
+
+/** Runs one transform job in a child process; its time is the job's, its peak RSS the process's. */
+async function runChild(job: TransformJobOptions): Promise<ChildResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), CHILD_FLAG], {
+    env: { ...process.env, FERRY_BENCH_JOB: JSON.stringify(job) }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  if (code !== 0) throw new Error(`transform child exited with code ${code}`);
+  return JSON.parse(stdout) as ChildResult;
+}
+
+if (process.argv.includes(CHILD_FLAG)) {
+  const job = JSON.parse(process.env.FERRY_BENCH_JOB!) as TransformJobOptions;
+  const m = await measure(() => runTransformJob(job));
+  // ru_maxrss, in KiB: the high-water mark of the whole process (all threads), sampled by the kernel.
+  const peakRssMb = Math.max(m.peakRssMb, (process.resourceUsage().maxRSS * 1024) / 1e6);
+  process.stdout.write(JSON.stringify({ seconds: m.seconds, peakRssMb, summary: m.result } satisfies ChildResult));
 }

@@ -1,39 +1,22 @@
-// --order occurred_at: an external merge sort with a memory budget. Events are buffered until the
-// budget is used, then sorted and spilled to disk as a run (a dump, written by the dump writer);
-// at the end the runs are merged with a binary heap (several passes if there are many runs).
+// --order occurred_at: an external merge sort with a memory budget. The encoded envelopes of block
+// results are kept as they came (no object per event) until half the budget is used; then their
+// order is sorted (an index over typed arrays of the keys) and they are spilled to disk as a run;
+// at the end the runs are merged with a binary heap (several passes if there are many runs) into
+// output blocks, ready for DumpWriter.writeFramedBlock.
+//
 // Order: occurred_at, then input file, block, row in block, index in row — a total order, so the
-// output does not depend on worker count, budget or arrival order.
-import { mkdtemp, rm } from 'node:fs/promises';
+// output does not depend on worker count, budget or arrival order. Results arrive in (file, block)
+// order and a block's events in (row, index) order, so the tie-break is the arrival sequence: the
+// position in the buffer within a run, the run's number across runs.
+//
+// A run is a private temporary file (not a dump: nothing but this sorter reads it), a sequence of
+//   seconds (float64 LE) | nanos (uint32 LE) | length (uint32 LE) | the length-delimited envelope
+// written and read in large chunks. It is not compressed: deflating it cost about as much CPU as
+// the whole output compression, for a file that lives for seconds.
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DumpReader, parseProto, toDescriptorSet, writeDump } from '../dumps/index.ts';
-import { unframe } from '../dumps/framing.ts';
 import type { BlockResult } from './runtime.ts';
-
-export interface SortEntry {
-  s: number;
-  n: number;
-  f: number;
-  b: number;
-  r: number;
-  i: number;
-  /** The encoded envelope (without its length prefix). */
-  env: Uint8Array;
-}
-
-export function compareEntries(x: SortEntry, y: SortEntry): number {
-  return x.s - y.s || x.n - y.n || x.f - y.f || x.b - y.b || x.r - y.r || x.i - y.i;
-}
-
-const RUN_PROTO = `syntax = "proto3"; package ferry.transform;
-// One event in a sorted run of an external sort: its ordering key and the encoded envelope.
-message SortRunEntry { double seconds = 1; uint32 nanos = 2; uint32 file = 3; uint32 block = 4; uint32 row = 5; uint32 index = 6; bytes envelope = 7; }`;
-const RUN_TYPE = 'ferry.transform.SortRunEntry';
-const runRoot = parseProto([RUN_PROTO]);
-const RUN_DESCRIPTOR = toDescriptorSet(runRoot);
-
-/** Bytes an entry costs in memory besides its envelope (object, fields, array slot). */
-const ENTRY_OVERHEAD = 120;
 
 export interface SortStats {
   runs: number;
@@ -43,66 +26,167 @@ export interface SortStats {
   peakBufferedBytes: number;
 }
 
+/** Output blocks of the sorted stream: length-delimited envelopes. */
+export interface SortedBlock {
+  framed: Uint8Array;
+  count: number;
+}
+
+const ENTRY_HEADER = 16;
+/** Bytes an event costs in memory besides its envelope: its keys (16) and offset (4), then 40 while a run is sorted. */
+const EVENT_OVERHEAD = 60;
+const WRITE_CHUNK = 4 * 1024 * 1024;
+
+/** Events of one block result, as they arrived. */
+interface Chunk {
+  framed: Buffer;
+  /** Start of each event's frame in `framed` (count + 1 entries: the last is the end). */
+  starts: Uint32Array;
+  count: number;
+}
+
 export class ExternalSorter {
-  private buffer: SortEntry[] = [];
+  private chunks: Chunk[] = [];
+  /** Per chunk, the result's sort fields: seconds and nanos per event. */
+  private keys: Float64Array[] = [];
+  private bufferedEvents = 0;
   private bufferedBytes = 0;
   private runs: string[] = [];
   private runCounter = 0;
   private dir?: string;
+  private last: { ordinal: number; block: number } | undefined;
   readonly stats: SortStats = { runs: 0, spilledEvents: 0, spilledBytes: 0, mergePasses: 0, peakBufferedBytes: 0 };
   private readonly fanIn: number;
-  private readonly runBlockBytes: number;
 
-  constructor(private readonly options: { budgetBytes: number; tmpDir?: string; fanIn?: number }) {
-    this.fanIn = options.fanIn ?? 64;
-    // Merging holds about two blocks per run; keep that within half the budget.
-    this.runBlockBytes = Math.max(16 * 1024, Math.min(1024 * 1024, Math.floor(options.budgetBytes / (4 * this.fanIn))));
+  constructor(private readonly options: { budgetBytes: number; tmpDir?: string; fanIn?: number; blockRecords?: number; blockBytes?: number }) {
+    this.fanIn = Math.max(2, options.fanIn ?? 64);
   }
 
   /** Adds the events of one block result (from input file `ordinal`); spills when the budget is used. */
   async add(result: BlockResult, ordinal: number): Promise<void> {
-    const fields = result.sortFields!;
-    let k = 0;
-    for (const env of unframe(result.framed)) {
-      this.buffer.push({ s: fields[k], n: fields[k + 1], f: ordinal, b: result.block, r: fields[k + 2], i: fields[k + 3], env });
-      this.bufferedBytes += env.length + ENTRY_OVERHEAD;
-      k += 4;
+    const l = this.last;
+    if (l && (ordinal < l.ordinal || (ordinal === l.ordinal && result.block <= l.block))) {
+      throw new Error(`sorter: block ${ordinal}/${result.block} came after ${l.ordinal}/${l.block}; results must arrive in input order`);
     }
+    this.last = { ordinal, block: result.block };
+    if (result.events === 0) return;
+    const fields = result.sortFields!;
+    // A Buffer view (no copy), for Buffer.copy without a subarray per event.
+    const framed = Buffer.from(result.framed.buffer, result.framed.byteOffset, result.framed.length);
+    const starts = new Uint32Array(result.events + 1);
+    let offset = 0;
+    for (let k = 0; k < result.events; k++) {
+      starts[k] = offset;
+      let len = 0;
+      let shift = 0;
+      let b: number;
+      do {
+        b = framed[offset++];
+        len += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (b & 0x80);
+      offset += len;
+    }
+    starts[result.events] = offset;
+    if (offset !== framed.length || fields.length !== result.events * 2) throw new Error(`sorter: block ${ordinal}/${result.block} holds ${result.events} events that do not fill its ${framed.length} bytes`);
+    this.chunks.push({ framed, starts, count: result.events });
+    this.keys.push(fields);
+    this.bufferedEvents += result.events;
+    this.bufferedBytes += framed.length + result.events * EVENT_OVERHEAD;
     this.stats.peakBufferedBytes = Math.max(this.stats.peakBufferedBytes, this.bufferedBytes);
     if (this.bufferedBytes >= this.options.budgetBytes / 2) await this.spill();
   }
 
-  private async spill(): Promise<void> {
-    if (this.buffer.length === 0) return;
-    const entries = this.buffer.sort(compareEntries);
-    this.buffer = [];
+  /** The buffered events in order: chunk and event of each, as parallel arrays. */
+  private sortBuffered(): { chunkOf: Uint32Array; eventOf: Uint32Array; seconds: Float64Array; nanos: Float64Array } {
+    const n = this.bufferedEvents;
+    const seconds = new Float64Array(n);
+    const nanos = new Float64Array(n);
+    const chunkOf = new Uint32Array(n);
+    const eventOf = new Uint32Array(n);
+    let k = 0;
+    for (let c = 0; c < this.chunks.length; c++) {
+      const f = this.keys[c];
+      for (let e = 0; e < this.chunks[c].count; e++, k++) {
+        seconds[k] = f[e * 2];
+        nanos[k] = f[e * 2 + 1];
+        chunkOf[k] = c;
+        eventOf[k] = e;
+      }
+    }
+    // Arrival position breaks ties (see the top of the file).
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => seconds[a] - seconds[b] || nanos[a] - nanos[b] || a - b);
+    const c2 = new Uint32Array(n);
+    const e2 = new Uint32Array(n);
+    const s2 = new Float64Array(n);
+    const n2 = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const j = order[i];
+      c2[i] = chunkOf[j];
+      e2[i] = eventOf[j];
+      s2[i] = seconds[j];
+      n2[i] = nanos[j];
+    }
+    return { chunkOf: c2, eventOf: e2, seconds: s2, nanos: n2 };
+  }
+
+  private clearBuffer(): void {
+    this.chunks = [];
+    this.keys = [];
+    this.bufferedEvents = 0;
     this.bufferedBytes = 0;
-    const file = await this.writeRun(entries);
-    this.runs.push(file);
+  }
+
+  private async spill(): Promise<void> {
+    if (this.bufferedEvents === 0) return;
+    const sorted = this.sortBuffered();
+    const chunks = this.chunks;
+    const n = this.bufferedEvents;
+    this.clearBuffer();
+    const out = await this.createRun();
+    try {
+      for (let i = 0; i < n; i++) {
+        const c = chunks[sorted.chunkOf[i]];
+        const e = sorted.eventOf[i];
+        const start = c.starts[e];
+        const flushed = out.add(sorted.seconds[i], sorted.nanos[i], c.framed, start, c.starts[e + 1]);
+        if (flushed) await flushed;
+      }
+      await out.close();
+    } catch (err) {
+      await out.abort();
+      throw err;
+    }
+    this.runs.push(out.file);
     this.stats.runs++;
-    this.stats.spilledEvents += entries.length;
+    this.stats.spilledEvents += n;
+    this.stats.spilledBytes += out.bytes;
   }
 
-  private async writeRun(entries: Iterable<SortEntry> | AsyncIterable<SortEntry>): Promise<string> {
+  private async createRun(): Promise<RunWriter> {
     this.dir ??= await mkdtemp(path.join(this.options.tmpDir ?? os.tmpdir(), 'ferry-sort-'));
-    const file = path.join(this.dir, `run-${String(this.runCounter++).padStart(6, '0')}.pb.gz`);
-    const summary = await writeDump(
-      file,
-      { kind: 'EVENTS', name: 'ferry sort run', recordType: RUN_TYPE, descriptorSet: RUN_DESCRIPTOR },
-      mapEntries(entries),
-      { blockBytes: this.runBlockBytes, level: 1 },
-    );
-    this.stats.spilledBytes += summary.bytes;
-    return file;
+    const file = path.join(this.dir, `run-${String(this.runCounter++).padStart(6, '0')}.bin`);
+    return RunWriter.create(file);
   }
 
-  /** Every event added, in order. Call once, after the last add. */
-  async *sorted(): AsyncGenerator<SortEntry> {
+  /** Every event added, in order, as output blocks. Call once, after the last add. */
+  async *sortedBlocks(): AsyncGenerator<SortedBlock> {
+    const blocks = new BlockBuilder(this.options.blockRecords ?? 50_000, this.options.blockBytes ?? 1024 * 1024);
     if (this.runs.length === 0) {
-      const entries = this.buffer.sort(compareEntries);
-      this.buffer = [];
-      this.bufferedBytes = 0;
-      yield* entries;
+      const sorted = this.sortBuffered();
+      const chunks = this.chunks;
+      const n = this.bufferedEvents;
+      this.clearBuffer();
+      for (let i = 0; i < n; i++) {
+        const c = chunks[sorted.chunkOf[i]];
+        const e = sorted.eventOf[i];
+        const full = blocks.add(c.framed, c.starts[e], c.starts[e + 1]);
+        if (full) yield full;
+      }
+      const rest = blocks.finish();
+      if (rest) yield rest;
       return;
     }
     await this.spill();
@@ -112,105 +196,284 @@ export class ExternalSorter {
       const next: string[] = [];
       for (let i = 0; i < this.runs.length; i += this.fanIn) {
         const group = this.runs.slice(i, i + this.fanIn);
-        next.push(group.length === 1 ? group[0] : await this.writeRun(mergeRuns(group)));
-        if (group.length > 1) for (const f of group) await rm(f, { force: true });
+        if (group.length === 1) {
+          next.push(group[0]);
+          continue;
+        }
+        const out = await this.createRun();
+        try {
+          await mergeRuns(group, this.readChunkBytes(group.length), (s, n, buf, start, end) => out.add(s, n, buf, start, end));
+          await out.close();
+        } catch (err) {
+          await out.abort();
+          throw err;
+        }
+        next.push(out.file);
+        for (const f of group) await rm(f, { force: true });
       }
       this.runs = next;
     }
     this.stats.mergePasses++;
-    yield* mergeRuns(this.runs);
+    const pending: SortedBlock[] = [];
+    // The merge pushes; output blocks are handed on between reads of the runs.
+    const merge = mergeRuns(this.runs, this.readChunkBytes(this.runs.length), (_s, _n, buf, start, end) => {
+      const full = blocks.add(buf, start, end);
+      if (full) pending.push(full);
+    }, () => pending.length > 0);
+    for (;;) {
+      const done = await merge.next();
+      while (pending.length) yield pending.shift()!;
+      if (done.done) break;
+    }
+    const rest = blocks.finish();
+    if (rest) yield rest;
+  }
+
+  private readChunkBytes(runs: number): number {
+    // Half the budget for the merge's read buffers (two per run: the current and the next chunk).
+    return Math.max(64 * 1024, Math.min(WRITE_CHUNK, Math.floor(this.options.budgetBytes / (4 * runs))));
   }
 
   async cleanup(): Promise<void> {
-    this.buffer = [];
+    this.clearBuffer();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
 }
 
-async function* mapEntries(entries: Iterable<SortEntry> | AsyncIterable<SortEntry>): AsyncGenerator<object> {
-  for await (const e of entries) yield { seconds: e.s, nanos: e.n, file: e.f, block: e.b, row: e.r, index: e.i, envelope: e.env };
+/** Collects envelopes into output blocks of at most `maxRecords` records or about `maxBytes` bytes. */
+class BlockBuilder {
+  private buf: Uint8Array;
+  private pos = 0;
+  private count = 0;
+
+  constructor(private readonly maxRecords: number, private readonly maxBytes: number) {
+    this.buf = new Uint8Array(maxBytes + 64 * 1024);
+  }
+
+  /** Adds `src[start, end)` (one length-delimited envelope); returns a block when one is full. */
+  add(src: Buffer, start: number, end: number): SortedBlock | undefined {
+    const len = end - start;
+    if (this.pos + len > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + len));
+      bigger.set(this.buf.subarray(0, this.pos));
+      this.buf = bigger;
+    }
+    copy(src, start, end, this.buf, this.pos);
+    this.pos += len;
+    if (++this.count >= this.maxRecords || this.pos >= this.maxBytes) return this.take();
+    return undefined;
+  }
+
+  finish(): SortedBlock | undefined {
+    return this.count > 0 ? this.take() : undefined;
+  }
+
+  private take(): SortedBlock {
+    // The writer compresses the block while the next one fills: each block gets a buffer of its own.
+    const block = { framed: this.buf.subarray(0, this.pos), count: this.count };
+    this.buf = new Uint8Array(this.maxBytes + 64 * 1024);
+    this.pos = 0;
+    this.count = 0;
+    return block;
+  }
 }
 
-/** Reads a run one block at a time, the next block being read and inflated meanwhile. */
-class RunCursor {
-  private items: SortEntry[] = [];
+function copy(src: Buffer, start: number, end: number, dst: Uint8Array, at: number): void {
+  if (end - start > 64) src.copy(dst, at, start, end);
+  else for (let i = start; i < end; i++) dst[at++] = src[i];
+}
+
+/** Writes a run in large chunks. */
+class RunWriter {
+  bytes = 0;
+  private buf = Buffer.allocUnsafe(WRITE_CHUNK);
   private pos = 0;
-  private block = 0;
+
+  private constructor(readonly file: string, private readonly fh: FileHandle) {}
+
+  static async create(file: string): Promise<RunWriter> {
+    return new RunWriter(file, await open(file, 'w'));
+  }
+
+  add(seconds: number, nanos: number, src: Buffer, start: number, end: number): Promise<void> | void {
+    const len = end - start;
+    if (this.pos + ENTRY_HEADER + len > this.buf.length) {
+      const flushed = this.flush();
+      if (ENTRY_HEADER + len > this.buf.length) this.buf = Buffer.allocUnsafe(ENTRY_HEADER + len);
+      return flushed.then(() => this.put(seconds, nanos, src, start, end));
+    }
+    this.put(seconds, nanos, src, start, end);
+  }
+
+  private put(seconds: number, nanos: number, src: Buffer, start: number, end: number): void {
+    const b = this.buf;
+    b.writeDoubleLE(seconds, this.pos);
+    b.writeUInt32LE(nanos, this.pos + 8);
+    b.writeUInt32LE(end - start, this.pos + 12);
+    copy(src, start, end, b, this.pos + ENTRY_HEADER);
+    this.pos += ENTRY_HEADER + end - start;
+  }
+
+  private async flush(): Promise<void> {
+    let written = 0;
+    while (written < this.pos) written += (await this.fh.write(this.buf, written, this.pos - written)).bytesWritten;
+    this.bytes += this.pos;
+    this.pos = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.fh.close();
+  }
+
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+    await rm(this.file, { force: true });
+  }
+}
+
+/** Reads a run chunk by chunk, the next chunk being read meanwhile. */
+class RunCursor {
+  buf: Buffer = Buffer.alloc(0);
+  /** Start of the current entry in buf. */
+  pos = 0;
+  seconds = 0;
+  nanos = 0;
+  /** The current entry's envelope: buf[envStart, envEnd). */
+  envStart = 0;
+  envEnd = 0;
+  private fileOffset = 0;
   private next?: Promise<Buffer>;
+  private eof = false;
 
-  private constructor(private readonly reader: DumpReader) {}
+  private constructor(readonly index: number, private readonly fh: FileHandle, private readonly size: number, private readonly chunkBytes: number) {}
 
-  static async open(file: string): Promise<RunCursor> {
-    const c = new RunCursor(await DumpReader.open(file));
-    await c.load();
+  static async open(file: string, index: number, chunkBytes: number): Promise<RunCursor | undefined> {
+    const fh = await open(file, 'r');
+    const c = new RunCursor(index, fh, (await fh.stat()).size, chunkBytes);
+    if (!(await c.load())) {
+      await c.close();
+      return undefined;
+    }
     return c;
   }
 
-  get head(): SortEntry | undefined {
-    return this.items[this.pos];
+  private read(): Promise<Buffer> {
+    const length = Math.min(this.chunkBytes, this.size - this.fileOffset);
+    const at = this.fileOffset;
+    this.fileOffset += length;
+    const buf = Buffer.allocUnsafe(length);
+    const p = (async () => {
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await this.fh.read(buf, got, length - got, at + got);
+        if (bytesRead === 0) throw new Error(`sort run ended early at byte ${at + got}`);
+        got += bytesRead;
+      }
+      return buf;
+    })();
+    p.catch(() => undefined);
+    return p;
   }
 
-  private prefetch(): void {
-    this.next = this.block < this.reader.blocks.length ? this.reader.readBlock(this.block) : undefined;
-    this.next?.catch(() => undefined);
+  /** Moves to the next entry if the buffer holds it whole; false when a read is needed first (load). */
+  step(): boolean {
+    this.pos = this.envEnd;
+    return this.parse();
   }
 
-  private async load(): Promise<void> {
-    if (!this.next) this.prefetch();
-    this.items = [];
-    this.pos = 0;
-    if (!this.next) return;
-    const payload = await this.next;
-    const index = this.block++;
-    this.prefetch();
-    for (const m of this.reader.decodeBlock(index, payload)) {
-      const e = m as unknown as { seconds: number; nanos: number; file: number; block: number; row: number; index: number; envelope: Uint8Array };
-      this.items.push({ s: e.seconds, n: e.nanos, f: e.file, b: e.block, r: e.row, i: e.index, env: e.envelope });
+  private parse(): boolean {
+    const avail = this.buf.length - this.pos;
+    if (avail < ENTRY_HEADER) return false;
+    const len = this.buf.readUInt32LE(this.pos + 12);
+    if (avail < ENTRY_HEADER + len) return false;
+    this.seconds = this.buf.readDoubleLE(this.pos);
+    this.nanos = this.buf.readUInt32LE(this.pos + 8);
+    this.envStart = this.pos + ENTRY_HEADER;
+    this.envEnd = this.envStart + len;
+    return true;
+  }
+
+  /** Reads on until the current entry is whole in the buffer; false when the run is exhausted. */
+  async load(): Promise<boolean> {
+    while (!this.parse()) {
+      if (this.fileOffset >= this.size && !this.next) {
+        if (this.pos < this.buf.length) throw new Error('sort run ends inside an entry');
+        this.eof = true;
+        return false;
+      }
+      const chunk = await (this.next ?? this.read());
+      this.next = this.fileOffset < this.size ? this.read() : undefined;
+      const rest = this.buf.subarray(this.pos);
+      this.buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+      this.pos = 0;
+      this.envEnd = 0;
     }
+    return true;
   }
 
-  /** Moves on; false when the run is exhausted. */
-  async advance(): Promise<boolean> {
-    this.pos++;
-    if (this.pos < this.items.length) return true;
-    await this.load();
-    return this.items.length > 0;
+  get exhausted(): boolean {
+    return this.eof;
   }
 
   async close(): Promise<void> {
     await this.next?.catch(() => undefined);
-    await this.reader.close();
+    await this.fh.close();
   }
 }
 
-/** k-way merge of sorted runs with a binary min-heap of cursors. */
-async function* mergeRuns(files: string[]): AsyncGenerator<SortEntry> {
+type EntrySink = (seconds: number, nanos: number, buf: Buffer, start: number, end: number) => Promise<void> | void;
+
+/**
+ * k-way merge of sorted runs with a binary min-heap of cursors; ties go to the earlier run.
+ * Returns an iterator that runs the merge, pausing (yielding) whenever `pause` says so.
+ */
+function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink): Promise<void>;
+function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink, pause: () => boolean): AsyncGenerator<void>;
+function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink, pause?: () => boolean): Promise<void> | AsyncGenerator<void> {
+  const gen = mergeGenerator(files, chunkBytes, sink, pause ?? (() => false));
+  if (pause) return gen;
+  return (async () => {
+    for await (const _ of gen) {
+      // never pauses
+    }
+  })();
+}
+
+async function* mergeGenerator(files: string[], chunkBytes: number, sink: EntrySink, pause: () => boolean): AsyncGenerator<void> {
   const cursors: RunCursor[] = [];
   try {
-    for (const f of files) cursors.push(await RunCursor.open(f));
-    const heap = cursors.filter((c) => c.head);
-    const less = (a: RunCursor, b: RunCursor) => compareEntries(a.head!, b.head!) < 0;
+    for (let i = 0; i < files.length; i++) {
+      const c = await RunCursor.open(files[i], i, chunkBytes);
+      if (c) cursors.push(c);
+    }
+    const heap = cursors.slice();
+    const less = (a: RunCursor, b: RunCursor) => a.seconds < b.seconds || (a.seconds === b.seconds && (a.nanos < b.nanos || (a.nanos === b.nanos && a.index < b.index)));
     const down = (i: number) => {
+      const n = heap.length;
+      const x = heap[i];
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l], heap[m])) m = l;
-        if (r < heap.length && less(heap[r], heap[m])) m = r;
-        if (m === i) return;
-        [heap[i], heap[m]] = [heap[m], heap[i]];
+        const m = r < n && less(heap[r], heap[l]) ? r : l;
+        if (!less(heap[m], x)) break;
+        heap[i] = heap[m];
         i = m;
       }
+      heap[i] = x;
     };
     for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
     while (heap.length) {
       const top = heap[0];
-      yield top.head!;
-      if (!(await top.advance())) {
+      const written = sink(top.seconds, top.nanos, top.buf, top.envStart, top.envEnd);
+      if (written) await written;
+      if (!top.step() && !(await top.load())) {
         heap[0] = heap[heap.length - 1];
         heap.pop();
       }
       if (heap.length) down(0);
+      if (pause()) yield;
     }
   } finally {
     for (const c of cursors) await c.close();

@@ -1,31 +1,120 @@
 // Deterministic ids: UUID version 5 (RFC 9562, SHA-1 of namespace + name), so the same legacy row
 // gives the same ids on every run and machine, and other tools can compute them too.
+//
+// This is on the hot path (a few ids per row), so names are written straight into a per-namespace
+// message buffer (no string concatenation, no Buffer.write for ASCII), hashed in place, and the
+// UUID text is made with one latin1 slice; event ids can skip the text entirely (writeUuidHex).
 import type { KeyValue } from './definition.ts';
-import { sha1 } from './sha1.ts';
+import { paddedLength, sha1 } from './sha1.ts';
 
 /** Namespace of ctx.id(kind, ...key): name = kind and key values joined with ':'. */
 export const FERRY_ID_NAMESPACE = '3b5e4f7a-1c2d-5e8f-9a0b-6c7d8e9f0a1b';
 /** Namespace of event ids: name = table, key JSON, event type and index joined with '\n'. */
 export const FERRY_EVENT_NAMESPACE = '9d8c7b6a-5f4e-5d3c-8b2a-1f0e9d8c7b6a';
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-let input = Buffer.alloc(1024);
+/** Lowercase hex digits of each byte value, as character codes: HEX_CODES[2b], HEX_CODES[2b + 1]. */
+const HEX_CODES = new Uint8Array(512);
+for (let i = 0; i < 256; i++) {
+  const h = i.toString(16).padStart(2, '0');
+  HEX_CODES[2 * i] = h.charCodeAt(0);
+  HEX_CODES[2 * i + 1] = h.charCodeAt(1);
+}
+const DASH = 0x2d;
+
+/** SHA-1 output; its first 16 bytes are the UUID once the version and variant bits are set. */
 const digest = new Uint8Array(20);
-const namespaces = new Map<string, Buffer>();
+const text = Buffer.alloc(36) as Buffer & { latin1Slice(start: number, end: number): string };
+
+/** A namespace's message buffer: the 16 namespace bytes, then room for a name and the SHA-1 padding. */
+class NameBuffer {
+  buf: Buffer;
+  pos = 16;
+  constructor(private readonly ns: Buffer) {
+    this.buf = Buffer.alloc(256);
+    ns.copy(this.buf, 0);
+  }
+
+  reset(): void {
+    this.pos = 16;
+  }
+
+  /** Appends the UTF-8 bytes of `s`. */
+  add(s: string): void {
+    const n = s.length;
+    this.room(n * 3);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.pos = p + buf.write(s.slice(i), p, 'utf8');
+        return;
+      }
+      buf[p++] = c;
+    }
+    this.pos = p;
+  }
+
+  /** Appends the decimal digits of a non-negative integer. */
+  addIndex(index: number): void {
+    if (index >= 0 && index < 10) {
+      this.room(1);
+      this.buf[this.pos++] = 0x30 + index;
+    } else this.add(String(index));
+  }
+
+  addByte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Hashes namespace + name into `digest` and sets the version 5 and variant bits. */
+  hash(): Uint8Array {
+    this.room(0);
+    sha1(this.buf, this.pos, digest);
+    digest[6] = (digest[6] & 0x0f) | 0x50;
+    digest[8] = (digest[8] & 0x3f) | 0x80;
+    return digest;
+  }
+
+  private room(more: number): void {
+    const needed = paddedLength(this.pos + more);
+    if (this.buf.length >= needed) return;
+    const bigger = Buffer.alloc(needed * 2);
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+}
+
+const names = new Map<string, NameBuffer>();
+function nameBuffer(namespace: string): NameBuffer {
+  let b = names.get(namespace);
+  if (!b) names.set(namespace, (b = new NameBuffer(Buffer.from(namespace.replace(/-/g, ''), 'hex'))));
+  b.reset();
+  return b;
+}
+const entityNames = nameBuffer(FERRY_ID_NAMESPACE);
+const eventNames = nameBuffer(FERRY_EVENT_NAMESPACE);
+
+/** Writes the 36-character text of the UUID in `d[0, 16)` at `out[pos]`. */
+export function writeUuidHex(d: Uint8Array, out: Uint8Array, pos: number): void {
+  let p = pos;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) out[p++] = DASH;
+    out[p++] = HEX_CODES[2 * d[i]];
+    out[p++] = HEX_CODES[2 * d[i] + 1];
+  }
+}
+
+function uuidText(d: Uint8Array): string {
+  writeUuidHex(d, text, 0);
+  return text.latin1Slice(0, 36);
+}
 
 export function uuidv5(name: string, namespace: string): string {
-  const needed = 16 + Buffer.byteLength(name, 'utf8');
-  if (input.length < needed) input = Buffer.alloc(needed * 2);
-  let ns = namespaces.get(namespace);
-  if (!ns) namespaces.set(namespace, (ns = Buffer.from(namespace.replace(/-/g, ''), 'hex')));
-  ns.copy(input, 0);
-  input.write(name, 16, 'utf8');
-  sha1(input, needed, digest);
-  digest[6] = (digest[6] & 0x0f) | 0x50;
-  digest[8] = (digest[8] & 0x3f) | 0x80;
-  const d = digest;
-  return HEX[d[0]] + HEX[d[1]] + HEX[d[2]] + HEX[d[3]] + '-' + HEX[d[4]] + HEX[d[5]] + '-' + HEX[d[6]] + HEX[d[7]] + '-' +
-    HEX[d[8]] + HEX[d[9]] + '-' + HEX[d[10]] + HEX[d[11]] + HEX[d[12]] + HEX[d[13]] + HEX[d[14]] + HEX[d[15]];
+  const b = nameBuffer(namespace);
+  b.add(name);
+  return uuidText(b.hash());
 }
 
 /** The text form of a key value in ids: numbers and bigints alike, dates as ISO, bytes as hex, uuids lowercase. */
@@ -34,28 +123,115 @@ export function keyText(value: KeyValue): string {
   if (value === null) return 'null';
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex');
-  if (typeof value === 'string' && /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/i.test(value)) return value.toLowerCase();
+  if (typeof value === 'string' && value.length === 36 && /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/i.test(value)) return value.toLowerCase();
   return String(value);
 }
 
+/**
+ * Per kind, a cache of ids by key value: rows refer to the same entities again and again (a
+ * member's messages, favorites, ...). A kind whose keys hardly repeat (each message's own id)
+ * stops filling its cache, so it neither costs inserts nor pushes out the ids that do repeat.
+ */
+class KindCache {
+  /** Ids of small non-negative integer keys (most legacy ids), by key: cheaper than a Map. */
+  private small: Array<string | undefined> = [];
+  private readonly ids = new Map<number | string, string>();
+  private size = 0;
+  private lookups = 0;
+  private hits = 0;
+  /** Windows left without caching (0: caching). */
+  private off = 0;
+
+  get(key: number | string): string | undefined {
+    const id = typeof key === 'number' && key >= 0 && key < SMALL_KEYS && (key | 0) === key ? this.small[key] : this.ids.get(key);
+    if (id !== undefined) this.hits++;
+    if (++this.lookups === CACHE_WINDOW) {
+      if (this.off > 0) this.off--;
+      else if (this.hits * 16 < CACHE_WINDOW) {
+        // Hardly any repeats in this window: stop caching this kind for a while, then look again.
+        this.off = CACHE_OFF_WINDOWS;
+        this.clear();
+      }
+      this.lookups = 0;
+      this.hits = 0;
+    }
+    return id;
+  }
+
+  set(key: number | string, id: string): void {
+    if (this.off > 0) return;
+    if (this.size >= CACHE_SIZE) this.clear();
+    this.size++;
+    if (typeof key === 'number' && key >= 0 && key < SMALL_KEYS && (key | 0) === key) {
+      if (key >= this.small.length) {
+        // Grown by copying into a preallocated array, so it stays a dense (holey) array, not a dictionary.
+        const bigger = new Array<string | undefined>(Math.min(SMALL_KEYS, Math.max(1024, key + 1, this.small.length * 2)));
+        for (let i = 0; i < this.small.length; i++) bigger[i] = this.small[i];
+        this.small = bigger;
+      }
+      this.small[key] = id;
+    } else this.ids.set(key, id);
+  }
+
+  private clear(): void {
+    this.small = [];
+    this.ids.clear();
+    this.size = 0;
+  }
+}
+/** Integer keys below this are cached in an array (at most 8 MiB of slots per kind). */
+const SMALL_KEYS = 1 << 20;
+const CACHE_SIZE = 100_000;
+const CACHE_WINDOW = CACHE_SIZE;
+const CACHE_OFF_WINDOWS = 8;
+const caches = new Map<string, KindCache>();
+
 /** ctx.id('member', 42) = uuidv5('member:42', FERRY_ID_NAMESPACE). */
 export function entityId(kind: string, ...key: KeyValue[]): string {
-  let name = key.length === 1 ? kind + ':' + keyText(key[0]) : kind;
-  if (key.length > 1) for (let i = 0; i < key.length; i++) name += ':' + keyText(key[i]);
-  // Rows refer to the same entities again and again (a member's messages, favorites, ...).
-  let id = idCache.get(name);
+  if (key.length !== 1) return computeEntityId(kind, key);
+  let k = key[0];
+  if (typeof k === 'bigint') k = k >= -MAX_SAFE && k <= MAX_SAFE ? Number(k) : String(k);
+  if (typeof k !== 'number' && typeof k !== 'string') return computeEntityId(kind, key);
+  let cache = caches.get(kind);
+  if (!cache) caches.set(kind, (cache = new KindCache()));
+  let id = cache.get(k);
   if (id === undefined) {
-    if (idCache.size >= ID_CACHE_SIZE) idCache.clear();
-    id = uuidv5(name, FERRY_ID_NAMESPACE);
-    idCache.set(name, id);
+    id = computeEntityId(kind, key);
+    cache.set(k, id);
   }
   return id;
 }
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-const ID_CACHE_SIZE = 100_000;
-const idCache = new Map<string, string>();
+function computeEntityId(kind: string, key: readonly KeyValue[]): string {
+  const b = entityNames;
+  b.reset();
+  b.add(kind);
+  for (let i = 0; i < key.length; i++) {
+    b.addByte(0x3a); // ':'
+    b.add(keyText(key[i]));
+  }
+  return uuidText(b.hash());
+}
+
+/**
+ * The UUID bytes of an envelope id (in the first 16 bytes of the returned buffer, which the next
+ * call overwrites): from source table, primary key JSON, event type and index within the row.
+ */
+export function eventIdDigest(table: string, keyJson: string, type: string, index: number): Uint8Array {
+  const b = eventNames;
+  b.reset();
+  b.add(table);
+  b.addByte(0x0a);
+  b.add(keyJson);
+  b.addByte(0x0a);
+  b.add(type);
+  b.addByte(0x0a);
+  b.addIndex(index);
+  return b.hash();
+}
 
 /** Envelope id: from source table, primary key JSON, event type and index within the row. */
 export function eventId(table: string, keyJson: string, type: string, index: number): string {
-  return uuidv5(`${table}\n${keyJson}\n${type}\n${index}`, FERRY_EVENT_NAMESPACE);
+  return uuidText(eventIdDigest(table, keyJson, type, index));
 }

@@ -31,7 +31,11 @@ export function longToBigint(v: unknown, unsigned: boolean): bigint | null {
   if (typeof v === 'number') return BigInt(v);
   if (typeof v === 'string') return BigInt(v);
   const l = v as { low: number; high: number };
-  const big = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+  const low = l.low >>> 0;
+  // Most values fit in a double exactly: one BigInt instead of four.
+  const high = unsigned ? l.high >>> 0 : l.high | 0;
+  if (high >= -0x200000 && high < 0x200000) return BigInt(high * 4294967296 + low);
+  const big = (BigInt(l.high >>> 0) << 32n) | BigInt(low);
   return unsigned ? big : BigInt.asIntN(64, big);
 }
 

@@ -1,11 +1,14 @@
 // Runs user transforms over rows and builds encoded event envelopes. The same code runs in worker
 // threads (one block at a time), in the main thread (--workers 0) and in the testing helper.
+import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
-import { DumpError, ENVELOPE_TYPE, eventSchema, fromDescriptorSet } from '../dumps/index.ts';
+import { DumpError, eventSchema, fromDescriptorSet } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
 import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from './definition.ts';
 import { EventPayloadError, eventTime, eventTypes, payloadNormalizer } from './events.ts';
-import { entityId, eventId, keyText } from './ids.ts';
+import { entityId, eventIdDigest, keyText } from './ids.ts';
+import { EnvelopeWriter, stringField, type EnvelopeHead } from './event-writer.ts';
+import { payloadEncoder, type PayloadEncoder } from './payload-encoder.ts';
 import { describeRow, keyJson, rowConverter, type Row, type RowConverter } from './rows.ts';
 
 /** One input dump as workers know it. */
@@ -23,8 +26,14 @@ export interface InputSpec {
 export interface BlockTask {
   input: number;
   block: number;
-  /** The inflated block (checksums already checked by the reader). */
-  payload: Uint8Array;
+  /**
+   * The block's gzip member as stored in the dump, inflated (and its CRC-32 and length checked)
+   * where the block is transformed: in a worker, the main thread only reads files.
+   */
+  raw: Uint8Array;
+  /** Where the member starts in the file, and the inflated size the trailer gives (for checks and errors). */
+  offset: number;
+  uncompressedBytes: number;
   /** Records in the block, from the trailer. */
   records: number;
   /** Stop after this many rows (--sample N). */
@@ -52,7 +61,7 @@ export interface BlockResult {
   /** Delimited ferry.event.Envelope records, ready for DumpWriter.writeFramedBlock. */
   framed: Uint8Array;
   typeCounts: Record<string, number>;
-  /** Per event: occurred_at seconds, nanos, row in block, index in row (only when ordering). */
+  /** Per event: occurred_at seconds and nanos (only when ordering; the rest of the order is the events' position). */
   sortFields?: Float64Array;
   rejects: Reject[];
 }
@@ -67,6 +76,8 @@ export interface RuntimeOptions {
   sortFields?: boolean;
   /** A block stops after this many rejected rows (the run fails past --max-errors anyway). */
   maxRejectsPerBlock?: number;
+  /** Encode every payload through protobufjs (normalize, verify, encode), not the generated encoders: for tests. */
+  generalPayloads?: boolean;
 }
 
 /** Why a row was rejected, with the row's location. */
@@ -80,11 +91,45 @@ export class TransformRowError extends Error {
   }
 }
 
+/** One event of a row, encoded: its envelope with the length prefix (`framed`), type and time. */
 export interface BuiltEvent {
-  envelope: object;
   type: string;
   seconds: number;
   nanos: number;
+  /** The length-delimited envelope. */
+  framed: Uint8Array;
+}
+
+/** What a row's events were, while the row is being encoded (committed only if all are valid). */
+interface RowEvents {
+  count: number;
+  types: string[];
+  seconds: number[];
+  nanos: number[];
+}
+
+/** What the envelope needs of an event type, worked out once. */
+interface EventTypeInfo {
+  type: protobuf.Type;
+  normalize: (value: unknown, path: string) => unknown;
+  encode: PayloadEncoder | undefined;
+  typeField: Uint8Array;
+  payloadTypeField: Uint8Array;
+}
+
+/** Inflates a block's gzip member, with DumpReader.readBlock's checks and errors. */
+function inflateBlock(task: BlockTask, file: string): Buffer {
+  let payload: Buffer;
+  try {
+    // One output chunk for the whole block (its size is known): zlib's default 16 KiB chunks cost a copy each.
+    payload = zlib.gunzipSync(task.raw, { chunkSize: Math.max(64 * 1024, task.uncompressedBytes + 1024) });
+  } catch (err) {
+    throw new DumpError(`corrupt block (${(err as Error).message})`, { file, block: task.block, offset: task.offset }, { cause: err });
+  }
+  if (payload.length !== task.uncompressedBytes) {
+    throw new DumpError(`block holds ${payload.length} bytes, the trailer says ${task.uncompressedBytes}`, { file, block: task.block, offset: task.offset });
+  }
+  return payload;
 }
 
 function rowError(source: RowSource, row: Row, error: string, cause: unknown): TransformRowError {
@@ -100,16 +145,24 @@ export class TransformRuntime {
   readonly root: protobuf.Root;
   readonly descriptorSet: Uint8Array;
   readonly types: Map<string, protobuf.Type>;
-  private readonly envelopeType: protobuf.Type;
-  private readonly byTable = new Map<string, TransformDefinition>();
+    private readonly byTable = new Map<string, TransformDefinition>();
   private readonly inputs = new Map<number, { spec: InputSpec; type: protobuf.Type; convert: RowConverter }>();
+  private readonly typeInfo = new Map<string, EventTypeInfo>();
+  private readonly tableFields = new Map<string, Uint8Array>();
+  private readonly aggregateTypeFields = new Map<string, Uint8Array>();
+  private readonly payloadWriter = protobuf.Writer.create();
+  private readonly blockWriter = new EnvelopeWriter();
+  private readonly head: EnvelopeHead = {
+    id: new Uint8Array(16), type: new Uint8Array(0), seconds: 0, nanos: 0, aggregateType: new Uint8Array(0), aggregateId: '',
+    table: new Uint8Array(0), key: '', index: 0, schemaVersion: 1, payloadType: new Uint8Array(0),
+  };
+  private readonly rowEvents: RowEvents = { count: 0, types: [], seconds: [], nanos: [] };
 
   constructor(private readonly options: RuntimeOptions) {
     const schema = eventSchema(options.eventProtos);
     this.root = schema.root;
     this.descriptorSet = schema.descriptorSet;
     this.types = eventTypes(this.root);
-    this.envelopeType = this.root.lookupType(ENVELOPE_TYPE);
     for (const t of options.transforms) this.byTable.set(t.table, t);
   }
 
@@ -124,57 +177,124 @@ export class TransformRuntime {
     return def;
   }
 
-  /** Runs the table's transform on one row and builds its envelopes (throws TransformRowError). */
+  /**
+   * Runs the table's transform on one row and returns its events, encoded (throws
+   * TransformRowError). For the testing helper; blocks go through processBlock.
+   */
   transformRow(def: TransformDefinition, row: Row, source: RowSource, keyFields: readonly string[], ctx = this.context(source)): BuiltEvent[] {
+    const out = new EnvelopeWriter(4096);
+    const events: RowEvents = { count: 0, types: [], seconds: [], nanos: [] };
+    this.encodeRow(def, row, source, keyFields, ctx, out, events);
+    const framed = out.finish();
+    const built: BuiltEvent[] = [];
+    let start = 0;
+    for (const env of unframe(framed)) {
+      const end = env.byteOffset - framed.byteOffset + env.length;
+      const i = built.length;
+      built.push({ type: events.types[i], seconds: events.seconds[i], nanos: events.nanos[i], framed: framed.subarray(start, end) });
+      start = end;
+    }
+    return built;
+  }
+
+  /**
+   * Runs the transform on one row and appends its envelopes to `out`, noting each event in
+   * `events`. Throws TransformRowError, leaving `out` as it was before the row.
+   */
+  private encodeRow(def: TransformDefinition, row: Row, source: RowSource, keyFields: readonly string[], ctx: TransformContext, out: EnvelopeWriter, events: RowEvents): void {
+    events.count = 0;
     let result: unknown;
     try {
       result = def.run(row, ctx);
     } catch (err) {
       throw rowError(source, row, `transform threw: ${err instanceof Error ? err.message : String(err)}`, err);
     }
-    if (result === undefined || result === null) return [];
-    const emitted = (Array.isArray(result) ? result : [result]) as EmittedEvent[];
-    if (emitted.length === 0) return [];
+    if (result === undefined || result === null) return;
+    const many = Array.isArray(result);
+    const n = many ? (result as unknown[]).length : 1;
+    if (n === 0) return;
     const key = keyJson(row, keyFields);
-    const built: BuiltEvent[] = [];
-    for (let index = 0; index < emitted.length; index++) {
-      const e = emitted[index];
+    const rowStart = out.pos;
+    for (let index = 0; index < n; index++) {
+      const e = (many ? (result as EmittedEvent[])[index] : result) as EmittedEvent;
       try {
-        built.push(this.buildEvent(def, e, source.table, key, index));
+        this.encodeEvent(def, e, source.table, key, index, out, events);
       } catch (err) {
+        out.pos = rowStart;
+        events.count = 0;
         const what = e && typeof e === 'object' && typeof e.type === 'string' ? `event ${index} (${e.type})` : `event ${index}`;
         throw rowError(source, row, `${what} is invalid: ${(err as Error).message}`, err);
       }
     }
-    return built;
   }
 
-  private buildEvent(def: TransformDefinition, e: EmittedEvent, table: string, key: string, index: number): BuiltEvent {
+  private eventType(name: string): EventTypeInfo | undefined {
+    let info = this.typeInfo.get(name);
+    if (info === undefined) {
+      const type = this.types.get(name);
+      if (!type) return undefined;
+      info = {
+        type, normalize: payloadNormalizer(type), encode: this.options.generalPayloads ? undefined : payloadEncoder(type),
+        typeField: stringField(2, name), payloadTypeField: stringField(8, type.fullName.slice(1)),
+      };
+      this.typeInfo.set(name, info);
+    }
+    return info;
+  }
+
+  private encodeEvent(def: TransformDefinition, e: EmittedEvent, table: string, key: string, index: number, out: EnvelopeWriter, events: RowEvents): void {
     if (!e || typeof e !== 'object' || typeof e.type !== 'string' || !e.meta) throw new EventPayloadError('not an event: build events with ctx.event(type, payload, meta)');
-    const type = this.types.get(e.type);
-    if (!type) throw new EventPayloadError(`unknown event type ${e.type}: declare it in a .proto file listed in eventSchemas`);
+    const info = this.eventType(e.type);
+    if (!info) throw new EventPayloadError(`unknown event type ${e.type}: declare it in a .proto file listed in eventSchemas`);
     const meta: EventMeta = e.meta;
     const time = eventTime(meta.occurredAt);
     const aggregateType = meta.aggregateType ?? def.aggregateType;
     if (!aggregateType) throw new EventPayloadError('no aggregateType: set it in the event meta or on the transform');
     if (typeof meta.aggregateId !== 'string' || !meta.aggregateId) throw new EventPayloadError('aggregateId must be a non-empty string');
-    const payload = payloadNormalizer(type)(e.payload, 'payload') as object;
-    const problem = type.verify(payload);
-    if (problem) throw new EventPayloadError(`payload is invalid: ${problem}`);
-    // The same record as dumps/event-envelope.ts makeEnvelope builds, without its ISO round trip
-    // and fromObject copy (the payload is already normalized for encoding): this is the hot path.
-    const envelope = {
-      id: eventId(table, key, e.type, index),
-      type: e.type,
-      occurred_at: { seconds: time.seconds, nanos: time.nanos },
-      aggregate_type: aggregateType,
-      aggregate_id: meta.aggregateId,
-      source: { table, key, index },
-      schema_version: meta.schemaVersion ?? 1,
-      payload_type: type.fullName.slice(1),
-      payload: type.encode(payload as protobuf.Message).finish(),
-    };
-    return { envelope, type: e.type, seconds: time.seconds, nanos: time.nanos };
+    const head = this.head;
+    // Copied: the digest buffer is shared with every other id computed in this thread.
+    const digest = eventIdDigest(table, key, e.type, index);
+    for (let i = 0; i < 16; i++) head.id[i] = digest[i];
+    head.type = info.typeField;
+    head.seconds = time.seconds;
+    head.nanos = time.nanos;
+    head.aggregateType = this.stringField(4, aggregateType);
+    head.aggregateId = meta.aggregateId;
+    head.table = this.stringField(1, table);
+    head.key = key;
+    head.index = index;
+    head.schemaVersion = meta.schemaVersion ?? 1;
+    head.payloadType = info.payloadTypeField;
+    // The envelope is the record dumps/event-envelope.ts makeEnvelope builds, without its ISO round
+    // trip and fromObject copy: this is the hot path. Payloads of common field types are checked and
+    // encoded in place; others are normalized, verified and encoded by protobufjs.
+    if (!info.encode?.(e.payload, out, head)) {
+      const payload = info.normalize(e.payload, 'payload') as object;
+      const problem = info.type.verify(payload);
+      if (problem) throw new EventPayloadError(`payload is invalid: ${problem}`);
+      const payloadWriter = this.payloadWriter;
+      payloadWriter.reset();
+      info.type.encode(payload as protobuf.Message, payloadWriter);
+      out.head(head);
+      out.payloadFrom(payloadWriter);
+    }
+    out.end();
+    const k = events.count++;
+    events.types[k] = e.type;
+    events.seconds[k] = time.seconds;
+    events.nanos[k] = time.nanos;
+  }
+
+  /** Encoded string fields that repeat (tables, aggregate types), by field number and value. */
+  private stringField(fieldNumber: number, value: string): Uint8Array {
+    const cache = fieldNumber === 1 ? this.tableFields : this.aggregateTypeFields;
+    let bytes = cache.get(value);
+    if (bytes === undefined) {
+      bytes = stringField(fieldNumber, value);
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(value, bytes);
+    }
+    return bytes;
   }
 
   private context(source: RowSource): TransformContext {
@@ -197,18 +317,22 @@ export class TransformRuntime {
     if (!input) throw new Error(`unknown input ${task.input}`);
     const { spec, type, convert } = input;
     const def = this.transformFor(spec.table);
-    const writer = protobuf.Writer.create();
+    const out = this.blockWriter;
+    out.pos = 0;
     const typeCounts: Record<string, number> = {};
-    const sort: number[] | undefined = this.options.sortFields ? [] : undefined;
+    const sortFields = this.options.sortFields;
+    let sort = sortFields ? new Float64Array(Math.max(16, task.records * 2)) : undefined;
     const rejects: Reject[] = [];
     const maxRejects = this.options.maxRejectsPerBlock ?? Infinity;
     const source: RowSource = { table: spec.table, file: spec.file, block: task.block, row: 0 };
     const ctx = this.context(source);
+    const rowEvents = this.rowEvents;
     let rows = 0;
     let events = 0;
     const limit = task.limitRows ?? Infinity;
+    const payload = inflateBlock(task, spec.file);
     try {
-      for (const bytes of unframe(task.payload, MAX_RECORD_BYTES)) {
+      for (const bytes of unframe(payload, MAX_RECORD_BYTES)) {
         if (rows >= limit) break;
         let message: protobuf.Message;
         try {
@@ -219,22 +343,31 @@ export class TransformRuntime {
         const row = convert(message);
         source.row = rows;
         rows++;
-        let built: BuiltEvent[];
         try {
-          built = this.transformRow(def, row, source, spec.keyFields, ctx);
+          this.encodeRow(def, row, source, spec.keyFields, ctx, out, rowEvents);
         } catch (err) {
           if (!(err instanceof TransformRowError)) throw err;
           rejects.push({ ...err.reject, record: Uint8Array.from(bytes) });
           if (rejects.length > maxRejects) break;
           continue;
         }
-        for (let i = 0; i < built.length; i++) {
-          const b = built[i];
-          this.envelopeType.encodeDelimited(b.envelope as protobuf.Message, writer);
-          typeCounts[b.type] = (typeCounts[b.type] ?? 0) + 1;
-          sort?.push(b.seconds, b.nanos, source.row, i);
+        const n = rowEvents.count;
+        for (let i = 0; i < n; i++) {
+          const t = rowEvents.types[i];
+          typeCounts[t] = (typeCounts[t] ?? 0) + 1;
         }
-        events += built.length;
+        if (sort) {
+          if ((events + n) * 2 > sort.length) {
+            const bigger = new Float64Array(Math.max(sort.length * 2, (events + n) * 2));
+            bigger.set(sort);
+            sort = bigger;
+          }
+          for (let i = 0; i < n; i++) {
+            sort[(events + i) * 2] = rowEvents.seconds[i];
+            sort[(events + i) * 2 + 1] = rowEvents.nanos[i];
+          }
+        }
+        events += n;
       }
     } catch (err) {
       if (err instanceof FramingError) throw new DumpError(`${err.message} (at byte ${err.offset} of the inflated block)`, { file: spec.file, block: task.block });
@@ -248,9 +381,9 @@ export class TransformRuntime {
       block: task.block,
       rows,
       events,
-      framed: writer.finish(),
+      framed: out.finish(),
       typeCounts,
-      sortFields: sort ? Float64Array.from(sort) : undefined,
+      sortFields: sort ? sort.slice(0, events * 2) : undefined,
       rejects,
     };
   }

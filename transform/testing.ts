@@ -7,7 +7,6 @@
 // back decoded: payload int64 fields as strings, timestamps as { seconds, nanos }, NULL as null.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import protobuf from 'protobufjs';
 import { ENVELOPE_TYPE, decodePayload, readEnvelope, type EventRecord } from '../dumps/index.ts';
 import { loadConfig } from '../lib/config.ts';
 import type { TransformDefinition } from './definition.ts';
@@ -56,8 +55,7 @@ export async function transformRows<R>(transform: TransformDefinition<R, any, an
     for (const key of keyFields) if (!(key in (row as object))) throw new Error(`row ${i} has no primary key column ${key}: pass primaryKey`);
     const built = runtime.transformRow(def, row as Row, { table: def.table, file: options.file ?? '(test rows)', block: 0, row: i }, keyFields);
     for (const b of built) {
-      const encoded = envelopeType.encode(b.envelope as protobuf.Message).finish();
-      const event = readEnvelope(envelopeType.decode(encoded));
+      const event = readEnvelope(envelopeType.decodeDelimited(b.framed));
       const { payload: _bytes, ...rest } = event;
       events.push({ ...rest, payload: decodePayload(runtime.root, event) });
     }
