@@ -21,6 +21,7 @@ interface TransformFlags {
   tmpDir?: string;
   typecheck: boolean;
   show: number;
+  shard?: string;
 }
 
 export function registerTransform(program: Command): void {
@@ -41,6 +42,7 @@ export function registerTransform(program: Command): void {
     .option('--max-errors <n>', 'rejected rows to tolerate (written to rejects.pb.gz); default 0 stops at the first', (v) => count(v, '--max-errors'), 0)
     .option('--memory-mb <n>', 'memory budget of --order occurred_at before spilling sorted runs to disk', (v) => count(v, '--memory-mb', 1), 512)
     .option('--tmp-dir <dir>', 'where --order occurred_at spills sorted runs (default: the OS temp folder)')
+    .option('--shard <i/n>', 'transform only shard i of n of the blocks (run n copies into the same --out; outputs are named per shard)')
     .option('--no-typecheck', 'skip type-checking the config and transforms before the run')
     .option('--show <n>', 'with --dry-run: how many first events to print', (v) => count(v, '--show'), 10)
     .action(async (opts: TransformFlags) => {
@@ -52,7 +54,7 @@ export function registerTransform(program: Command): void {
       const summary = await runTransformJob({
         inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
         workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
-        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET),
+        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard,
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

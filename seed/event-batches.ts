@@ -464,11 +464,4 @@ export async function readEventAt(dir: string, file: string, record: number): Pr
   }
 }
 
-/** Parses `--shard i/n` into a block filter (blocks are spread round-robin over shards). */
-export function parseShard(value: string | undefined): ((file: string, block: number) => boolean) | undefined {
-  if (!value) return undefined;
-  const m = /^(\d+)\/(\d+)$/.exec(value);
-  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new UserError(`--shard takes i/n with 0 <= i < n, not "${value}"`);
-  const [i, n] = [Number(m[1]), Number(m[2])];
-  return (_file, block) => block % n === i;
-}
+export { parseShard } from '../lib/shard.ts';

@@ -234,6 +234,28 @@ describe('ferry transform', () => {
     await expect(runTransformJob(job({ inDir: broken, outDir: path.join(work, 'out-corrupt') }))).rejects.toThrow(/dbo\.Members\.pb\.gz, block 2, byte offset \d+: corrupt block/);
   });
 
+  it('--shard i/n: n copies into one --out give exactly the events of one run, each shard in files of its own', async () => {
+    const whole = path.join(work, 'shard-whole');
+    const sharded = path.join(work, 'shard-parts');
+    const all = await runTransformJob(job({ outDir: whole }));
+    const parts = [];
+    for (const shard of ['0/3', '1/3', '2/3']) parts.push(await runTransformJob(job({ outDir: sharded, shard, workers: shard === '1/3' ? 2 : 0 })));
+    expect(parts.map((p) => p.shard)).toEqual(['0/3', '1/3', '2/3']);
+    expect(parts.every((p) => p.rows > 0)).toBe(true);
+    expect(parts.reduce((n, p) => n + p.rows, 0)).toBe(all.rows);
+    // A later shard left the earlier shards' files alone.
+    const files = await dumpFiles(sharded);
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) expect(f).toMatch(/\.shard-[012]-of-3\.events\.pb\.gz$/);
+    const ids = async (dir: string, names: string[]) => (await Promise.all(names.map((f) => readEvents(path.join(dir, f))))).flat().map((e) => e.id);
+    const shardIds = await ids(sharded, files);
+    expect(new Set(shardIds).size).toBe(shardIds.length);
+    expect(new Set(shardIds)).toEqual(new Set(await ids(whole, await dumpFiles(whole))));
+    // A plain run into the same folder replaces every shard's output.
+    await runTransformJob(job({ outDir: sharded }));
+    expect(await dumpFiles(sharded)).toEqual(await dumpFiles(whole));
+  });
+
   it('samples the same blocks every time: P% of blocks or N rows per table', async () => {
     const pct = await runTransformJob(job({ dryRun: true, sample: '10%' }));
     expect(pct.tables).toEqual([

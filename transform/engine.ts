@@ -9,6 +9,7 @@ import protobuf from 'protobufjs';
 import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type HeaderInit } from '../dumps/index.ts';
 import { unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
+import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
 import { EventDumpWriter } from './event-dump-writer.ts';
 import { ExternalSorter, type SortStats } from './external-sort.ts';
@@ -45,6 +46,8 @@ export interface TransformJobOptions {
   showEvents?: number;
   /** No live progress on stderr. */
   quiet?: boolean;
+  /** "i/n": transform only blocks i, i+n, i+2n … of each table dump (n copies cover everything). */
+  shard?: string;
 }
 
 export interface TableSummary {
@@ -70,6 +73,7 @@ export interface TransformSummary {
   order: Order;
   dryRun: boolean;
   sample: string | null;
+  shard: string | null;
   workers: number;
   rows: number;
   events: number;
@@ -124,6 +128,8 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   const memoryMb = options.memoryMb ?? 512;
   if (!dryRun && !options.outDir) throw new UserError('--out DIR is required (or use --dry-run)');
   const sample: Sample | undefined = options.sample ? parseSample(options.sample) : undefined;
+  const shard = parseShardSpec(options.shard);
+  const suffix = shard?.suffix ?? '';
   const started = performance.now();
 
   if (options.typecheck ?? true) await typecheckConfig(options.configFile);
@@ -139,7 +145,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   let pool: WorkerPool | undefined;
   let sorter: ExternalSorter | undefined;
   const outDir = options.outDir ? path.resolve(options.outDir) : undefined;
-  const staging = outDir && !dryRun ? path.join(path.dirname(outDir), `.${path.basename(outDir)}.ferry-transform-${process.pid}`) : undefined;
+  const staging = outDir && !dryRun ? path.join(path.dirname(outDir), `.${path.basename(outDir)}.ferry-transform${suffix}-${process.pid}`) : undefined;
   const openWriters = new Set<{ abort(): Promise<void> }>();
   let succeeded = false;
   try {
@@ -160,6 +166,12 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       plan.push(...planBlocks(readers, sample));
     }
     plan.sort((a, b) => a.ordinal - b.ordinal || a.block - b.block);
+    if (shard) {
+      // Every copy computes the same plan from the same dumps, so block k of it goes to shard k mod n
+      // (spread over all tables, so one-block tables do not all land on shard 0).
+      const mine = plan.filter((_, k) => k % shard.count === shard.index);
+      plan.splice(0, plan.length, ...mine);
+    }
     const totalRows = plan.reduce((s, b) => s + (b.limitRows ?? b.records), 0);
 
     runtime = new TransformRuntime({ transforms, eventProtos, lookups, sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors });
@@ -177,7 +189,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     const header = (name: string, properties: Record<string, string>): HeaderInit => ({
       kind: 'EVENTS', name, recordType: ENVELOPE_TYPE, descriptorSet: mainRuntime.descriptorSet, createdAt: stamp,
       origin: { source: 'transform', startedAt: stamp, toolVersion: 'ferry 0.1.0' },
-      properties: { order, sample: options.sample ?? '', ...properties },
+      properties: { order, sample: options.sample ?? '', shard: shard?.text ?? '', ...properties },
     });
     const writerOptions = { finishedAt: stamp, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES, level: OUTPUT_GZIP_LEVEL };
     const createWriter = async (name: string, init: HeaderInit) => {
@@ -266,7 +278,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
         rejected++;
         t.rejected++;
         if (rejected > maxErrors) throw rejectError(reject, maxErrors);
-        rejectsWriter ??= dryRun ? undefined : await createWriter(REJECTS_FILE, {
+        rejectsWriter ??= dryRun ? undefined : await createWriter(rejectsFileName(suffix), {
           kind: 'REJECTS', name: 'rejects', recordType: 'ferry.transform.Reject', descriptorSet: REJECT_DESCRIPTOR, createdAt: stamp,
           origin: { source: 'transform', startedAt: stamp, toolVersion: 'ferry 0.1.0' },
         });
@@ -285,7 +297,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
           if (current) outputs.push(summaryOf(await closeWriter(current.writer)));
           current = {
             input: result.input,
-            writer: await createEventWriter(eventsFileFor(spec.file), header(spec.table, { source: path.basename(spec.file) })),
+            writer: await createEventWriter(eventsFileFor(spec.file, suffix), header(spec.table, { source: path.basename(spec.file) })),
           };
         }
         await writeFramed(current.writer, result);
@@ -295,17 +307,17 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     }
     if (current) outputs.push(summaryOf(await closeWriter(current.writer)));
     if (sorter) {
-      const w = await createEventWriter(EVENTS_FILE, header('events', { sources: files.map((f) => path.basename(f.reader.file)).join(',') }));
+      const w = await createEventWriter(`events${suffix}.pb.gz`, header('events', { sources: files.map((f) => path.basename(f.reader.file)).join(',') }));
       for await (const block of sorter.sortedBlocks()) await w.writeFramedBlock(block.framed, block.count);
       outputs.push(summaryOf(await closeWriter(w)));
     }
     let rejectsFile: string | null = null;
     if (rejectsWriter) {
       await closeWriter(rejectsWriter);
-      rejectsFile = path.join(outDir!, REJECTS_FILE);
+      rejectsFile = path.join(outDir!, rejectsFileName(suffix));
     }
     const finished = progress.finish();
-    if (staging) await publish(staging, outDir!);
+    if (staging) await publish(staging, outDir!, shard?.text);
     succeeded = true;
 
     const seconds = (performance.now() - started) / 1000;
@@ -319,6 +331,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       order,
       dryRun,
       sample: options.sample ?? null,
+      shard: shard?.text ?? null,
       workers,
       rows,
       events,
@@ -352,9 +365,16 @@ function rejectError(reject: Reject, maxErrors: number): UserError {
   return new UserError(`${e.message}${hint}`);
 }
 
-/** dbo.Members.pb.gz → dbo.Members.events.pb.gz (so sorted file names keep the input order). */
-export function eventsFileFor(inputFile: string): string {
-  return path.basename(inputFile).replace(/\.pb\.gz$/, '') + '.events.pb.gz';
+/**
+ * dbo.Members.pb.gz → dbo.Members.events.pb.gz (so sorted file names keep the input order);
+ * with --shard 1/4, dbo.Members.shard-1-of-4.events.pb.gz.
+ */
+export function eventsFileFor(inputFile: string, shardSuffix = ''): string {
+  return path.basename(inputFile).replace(/\.pb\.gz$/, '') + shardSuffix + '.events.pb.gz';
+}
+
+function rejectsFileName(shardSuffix: string): string {
+  return REJECTS_FILE.replace(/\.pb\.gz$/, `${shardSuffix}.pb.gz`);
 }
 
 async function writeFramed(writer: EventDumpWriter, result: BlockResult): Promise<void> {
@@ -404,7 +424,11 @@ function summaryOf(s: DumpSummary): OutputSummary {
 }
 
 /** Replaces the previous transform outputs in `outDir` with the staged ones. */
-async function publish(staging: string, outDir: string): Promise<void> {
+/**
+ * Moves the finished outputs into --out and removes what an earlier transform left there that this
+ * run did not write again; a shard removes only its own shard's leftovers, never another shard's.
+ */
+async function publish(staging: string, outDir: string, shard: string | undefined): Promise<void> {
   const fresh = new Set(await readdir(staging));
   for (const name of await readdir(outDir)) {
     if (!name.endsWith('.pb.gz') || fresh.has(name)) continue;
@@ -412,7 +436,7 @@ async function publish(staging: string, outDir: string): Promise<void> {
     let fromTransform = false;
     try {
       const r = await DumpReader.open(file);
-      fromTransform = r.header.origin.source === 'transform';
+      fromTransform = r.header.origin.source === 'transform' && (!shard || r.header.properties.shard === shard);
       await r.close();
     } catch {
       // not a readable dump: not ours to remove
