@@ -22,6 +22,7 @@ interface TransformFlags {
   typecheck: boolean;
   show: number;
   shard?: string;
+  digests?: boolean;
 }
 
 export function registerTransform(program: Command): void {
@@ -43,6 +44,7 @@ export function registerTransform(program: Command): void {
     .option('--memory-mb <n>', 'memory budget of --order occurred_at before spilling sorted runs to disk', (v) => count(v, '--memory-mb', 1), 512)
     .option('--tmp-dir <dir>', 'where --order occurred_at spills sorted runs (default: the OS temp folder)')
     .option('--shard <i/n>', 'transform only shard i of n of the blocks (run n copies into the same --out; outputs are named per shard)')
+    .addOption(new Option('--digests', 'per event type, a digest and the first event in the summary (used by --watch)').hideHelp())
     .option('--no-typecheck', 'skip type-checking the config and transforms before the run')
     .option('--show <n>', 'with --dry-run: how many first events to print', (v) => count(v, '--show'), 10)
     .action(async (opts: TransformFlags) => {
@@ -54,7 +56,7 @@ export function registerTransform(program: Command): void {
       const summary = await runTransformJob({
         inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
         workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
-        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard,
+        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard, digests: opts.digests,
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

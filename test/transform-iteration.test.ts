@@ -51,6 +51,13 @@ describe('ferry transform --watch', () => {
       expect(output).toMatch(/run 2 \(transforms\/members\.ts changed\): 700 rows → 720 events, 0 rejected/);
       expect(output).toMatch(/ MemberDeleted 40 → 20 \(-20\)\n/);
       expect(output).toMatch(/unchanged: FavoriteAdded 300, MemberRegistered 400/);
+
+      // Same counts, other content: the changed type is named, with its first event before and after.
+      await writeFile(file, (await readFile(file, 'utf8')).replace("country: country?.Name ?? 'unknown'", "country: (country?.Name ?? 'unknown').toUpperCase()"));
+      await waitFor(/run 3 [^\n]*\n(.*\n)*.*unchanged/);
+      const run3 = output.slice(output.indexOf('run 3 '));
+      expect(run3).toMatch(/^ {2}MemberRegistered 400, content changed; first event was \{.*"country":"[^"]*[a-zäö][^"]*".*\}\n {4}now \{.*"country":"[^a-zäö"]+".*\}\n/m);
+      expect(run3).toMatch(/unchanged: FavoriteAdded 300, MemberDeleted 20\n/);
     } finally {
       child.kill('SIGTERM');
       await reading;

@@ -3,6 +3,7 @@
 // same whatever the worker count. Outputs are written to a staging folder beside --out and moved
 // in only when everything succeeded (a failed run leaves the previous outputs as they were).
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
@@ -46,6 +47,11 @@ export interface TransformJobOptions {
   showEvents?: number;
   /** No live progress on stderr. */
   quiet?: boolean;
+  /**
+   * Per event type, a digest of its events and its first event (for --watch, which reports which
+   * types changed even when their counts did not). Costs a decode of every envelope.
+   */
+  digests?: boolean;
   /** "i/n": transform only blocks i, i+n, i+2n … of each table dump (n copies cover everything). */
   shard?: string;
 }
@@ -82,7 +88,7 @@ export interface TransformSummary {
   rowsPerSecond: number;
   eventsPerSecond: number;
   tables: TableSummary[];
-  eventTypes: Array<{ type: string; events: number }>;
+  eventTypes: Array<{ type: string; events: number; digest?: string; first?: object }>;
   outputs: OutputSummary[];
   rejectsFile: string | null;
   /** Table dumps in --in without a transform (reference tables excluded). */
@@ -271,6 +277,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     const envelopeType = mainRuntime.root.lookupType(ENVELOPE_TYPE);
     const window = Math.max(4, workers * 3);
 
+    const digests = new Map<string, { hash: Hash; first: object }>();
     for await (const result of orderedResults(readTasks(), run, window)) {
       const spec = specs[result.input];
       const t = perTable.get(spec.table)!;
@@ -289,6 +296,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       for (const [type, n] of Object.entries(result.typeCounts)) perType.set(type, (perType.get(type) ?? 0) + n);
       progress.add(result.rows);
       progress.events += result.events;
+      if (options.digests) digestEvents(result, digests, envelopeType, mainRuntime.root);
 
       if (dryRun) {
         collectFirst(result, firstEvents, showEvents, envelopeType, mainRuntime.root);
@@ -340,7 +348,10 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       rowsPerSecond: rows / Math.max(finished.seconds, 1e-9),
       eventsPerSecond: events / Math.max(finished.seconds, 1e-9),
       tables: [...perTable.values()],
-      eventTypes: [...perType.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => ({ type, events: n })),
+      eventTypes: [...perType.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => {
+        const d = digests.get(type);
+        return d ? { type, events: n, digest: d.hash.digest('hex'), first: d.first } : { type, events: n };
+      }),
       outputs: outputs.map((o) => ({ ...o, file: path.join(options.outDir ?? '', path.basename(o.file)) })),
       rejectsFile,
       skippedTables: [...tables.keys()].filter((t) => !perTable.has(t) && !lookupTables.has(t)).sort(),
@@ -407,6 +418,20 @@ async function writeFramed(writer: EventDumpWriter, result: BlockResult): Promis
     }
   }
   if (count) await writer.writeFramedBlock(framed.subarray(start, offset), count);
+}
+
+/** Adds a block's events to the digest of their type (in output order, so equal runs give equal digests). */
+function digestEvents(result: BlockResult, into: Map<string, { hash: Hash; first: object }>, envelopeType: protobuf.Type, root: protobuf.Root): void {
+  for (const bytes of unframe(result.framed)) {
+    const event = readEnvelope(envelopeType.decode(bytes));
+    let d = into.get(event.type);
+    if (!d) {
+      const { payload: _raw, ...rest } = event;
+      d = { hash: createHash('sha1'), first: { ...rest, payload: decodePayload(root, event) } };
+      into.set(event.type, d);
+    }
+    d.hash.update(bytes);
+  }
 }
 
 function collectFirst(result: BlockResult, into: object[], limit: number, envelopeType: protobuf.Type, root: protobuf.Root): void {

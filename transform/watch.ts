@@ -21,7 +21,7 @@ export interface WatchOptions {
 export async function watchTransform(options: WatchOptions): Promise<void> {
   const out = options.out ?? process.stdout;
   const root = path.dirname(path.resolve(options.configFile));
-  const args = options.args.filter((a) => a !== '--watch' && a !== '--json');
+  const args = [...options.args.filter((a) => a !== '--watch' && a !== '--json'), '--digests'];
   let child: ChildProcess | undefined;
   const stop = () => {
     child?.kill('SIGTERM');
@@ -85,19 +85,24 @@ async function runOnce(args: string[], started: (c: ChildProcess) => void): Prom
 
 export function describeRun(run: number, why: string, s: TransformSummary, previous?: TransformSummary): string {
   const lines = [`run ${run}${why}: ${s.rows} rows → ${s.events} events, ${s.rejected} rejected, ${s.seconds.toFixed(1)}s`];
-  const before = new Map(previous?.eventTypes.map((e) => [e.type, e.events]));
-  const now = new Map(s.eventTypes.map((e) => [e.type, e.events]));
+  const before = new Map(previous?.eventTypes.map((e) => [e.type, e]));
+  const now = new Map(s.eventTypes.map((e) => [e.type, e]));
   const types = [...new Set([...before.keys(), ...now.keys()])].sort();
   const unchanged: string[] = [];
   for (const type of types) {
-    const a = before.get(type) ?? 0;
-    const b = now.get(type) ?? 0;
-    if (!previous) lines.push(`  ${type} ${b}`);
-    else if (a === b) unchanged.push(`${type} ${b}`);
-    else lines.push(`  ${type} ${a} → ${b} (${b > a ? '+' : ''}${b - a})`);
+    const a = before.get(type);
+    const b = now.get(type);
+    const [na, nb] = [a?.events ?? 0, b?.events ?? 0];
+    if (!previous) lines.push(`  ${type} ${nb}`);
+    else if (na !== nb) lines.push(`  ${type} ${na} → ${nb} (${nb > na ? '+' : ''}${nb - na})`);
+    else if (a?.digest !== b?.digest) {
+      // Same count, other content: show the first event when that is where it differs.
+      const [fa, fb] = [JSON.stringify(a?.first), JSON.stringify(b?.first)];
+      lines.push(`  ${type} ${nb}, content changed${fa !== fb ? `; first event was ${fa}\n    now ${fb}` : ' (after the first event)'}`);
+    } else unchanged.push(`${type} ${nb}`);
   }
   if (previous && previous.rejected !== s.rejected) lines.push(`  rejected ${previous.rejected} → ${s.rejected}`);
-  if (previous && unchanged.length === types.length) lines.push('  no change in counts');
+  if (previous && unchanged.length === types.length) lines.push('  no change: every event is the same as before');
   else if (unchanged.length) lines.push(`  unchanged: ${unchanged.join(', ')}`);
   return lines.join('\n') + '\n';
 }
