@@ -158,6 +158,13 @@ describe('ferry transform', () => {
     expect(spilled.sort!.peakBufferedBytes).toBeLessThanOrEqual(1024 * 1024);
     expect(await readdir(spill)).toEqual([]); // runs cleaned up
     await sameBytes(big, tiny);
+    // More runs than are merged at once: merged in several passes, the same bytes again.
+    const passes = path.join(work, 'ordered-passes');
+    const multi = await runTransformJob(job({ outDir: passes, order: 'occurred_at', memoryMb: 0.25, sortFanIn: 2, tmpDir: spill }));
+    expect(multi.sort!.runs).toBeGreaterThan(2);
+    expect(multi.sort!.mergePasses).toBeGreaterThan(1);
+    expect(await readdir(spill)).toEqual([]);
+    await sameBytes(big, passes);
     expect(await dumpFiles(tiny)).toEqual(['events.pb.gz']);
 
     const events = await readEvents(path.join(tiny, 'events.pb.gz'));

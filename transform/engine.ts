@@ -41,6 +41,8 @@ export interface TransformJobOptions {
   memoryMb?: number;
   /** Where sorted runs are spilled (default: the OS temp folder). */
   tmpDir?: string;
+  /** Sorted runs merged at once (default 64); more runs than this are merged in several passes. */
+  sortFanIn?: number;
   /** Type-check the config and transforms first (default true). */
   typecheck?: boolean;
   /** Dry run: how many of the first events to return. */
@@ -231,7 +233,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     let rejected = 0;
     let rejectsWriter: DumpWriter | undefined;
     let current: { input: number; writer: EventDumpWriter } | undefined;
-    if (order === 'occurred_at' && !dryRun) sorter = new ExternalSorter({ budgetBytes: memoryMb * 1024 * 1024, tmpDir: options.tmpDir, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES });
+    if (order === 'occurred_at' && !dryRun) sorter = new ExternalSorter({ budgetBytes: memoryMb * 1024 * 1024, tmpDir: options.tmpDir, fanIn: options.sortFanIn, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES });
 
     // Blocks are read (as stored: workers inflate them) a few ahead of the one handed out.
     const readAhead = Math.max(2, workers + 1);
