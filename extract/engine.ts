@@ -110,6 +110,8 @@ class MssqlSourceLoader implements Source {
   listTables = () => this.inner!.listTables();
   findTable = (s: string | undefined, n: string) => this.inner!.findTable(s, n);
   introspect = (t: TableRef, c: ColumnOptions) => this.inner!.introspect(t, c);
+  nullKeyColumns = (t: TableRef, c: string[]) => this.inner!.nullKeyColumns(t, c);
+  duplicateKey = (t: TableRef, c: string[]) => this.inner!.duplicateKey(t, c);
   splitPoints = (i: TableInfo, p: number) => this.inner!.splitPoints(i, p);
   readChunk = (r: Parameters<Source['readChunk']>[0]) => this.inner!.readChunk(r);
   describeQuery = (r: Parameters<Source['describeQuery']>[0]) => this.inner!.describeQuery(r);
@@ -256,6 +258,7 @@ async function plan(source: Source, settings: ManifestSettings): Promise<Planned
     if (info.columns.length === 0) throw new UserError(`${tableName(table)}: no columns left to extract`);
     const override = keyOverride(settings.keys, table, info.key.length === 0);
     if (override) {
+      await checkGivenKey(source, info, override);
       info.key = override;
       info.keySource = '--key';
     }
@@ -283,6 +286,48 @@ function keyOverride(keys: string[], table: TableRef, keyless: boolean): string[
     }
   }
   return undefined;
+}
+
+/**
+ * A key given with --key is checked before anything is read: keyset chunks (WHERE key > last
+ * ORDER BY key) silently skip rows whose key is NULL, or shared with a row across a chunk
+ * boundary. The columns must exist and hold no NULLs; unless they cover a primary key or unique
+ * index, one GROUP BY query proves that no two rows share a key value.
+ */
+async function checkGivenKey(source: Source, info: TableInfo, key: string[]): Promise<void> {
+  const t = tableName(info.table);
+  const flag = `--key '${t}=${key.join(',')}'`;
+  const columns = info.tableColumns ?? info.columns;
+  const orElse = info.key.length ? `or drop --key for ${t} to use its ${info.keySource} (${info.key.join(', ')})` : 'or read the table in one pass with --no-key';
+  if (key.length === 0) throw new UserError(`--key for ${t} names no columns`);
+  const repeated = key.find((k, i) => key.indexOf(k) !== i);
+  if (repeated) throw new UserError(`${flag}: column ${repeated} is named twice`);
+  for (const k of key) {
+    if (columns.some((c) => c.name === k)) continue;
+    const similar = columns.find((c) => c.name.toLowerCase() === k.toLowerCase());
+    const names = columns.map((c) => c.name);
+    const hint = similar ? `did you mean ${similar.name}? (names are case-sensitive)` : `its columns: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`;
+    throw new UserError(`${flag}: table ${t} has no column ${k} (${hint})`);
+  }
+  const nullable = key.filter((k) => columns.find((c) => c.name === k)!.nullable);
+  if (nullable.length) {
+    const withNulls = await source.nullKeyColumns(info.table, nullable);
+    if (withNulls.length) {
+      throw new UserError(
+        `${flag}: column ${withNulls.join(', ')} of ${t} is NULL in some rows, and keyset chunks (WHERE key > last) would skip those rows; ` +
+          `give NOT NULL columns that identify a row as --key, ${orElse}`,
+      );
+    }
+  }
+  if ((info.uniqueKeys ?? []).some((u) => u.length > 0 && u.every((c) => key.includes(c)))) return;
+  const dup = await source.duplicateKey(info.table, key);
+  if (dup) {
+    const value = dup.key.map((v) => (v === null ? 'NULL' : v.length > 60 ? `${v.slice(0, 60)}…` : v)).join(', ');
+    throw new UserError(
+      `${flag}: the key is not unique in ${t} (${dup.rows} rows have (${key.join(', ')}) = (${value})), and keyset chunks would skip rows that share a key across a chunk boundary; ` +
+        `add columns until the key identifies one row (--key '${t}=${key.join(',')},<column>'), ${orElse}`,
+    );
+  }
 }
 
 function checkSamePlan(manifest: ExtractManifest, planned: PlannedTable[]): void {

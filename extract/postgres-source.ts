@@ -12,6 +12,7 @@ import {
   unsupportedColumn,
   type ChunkRequest,
   type ColumnOptions,
+  type DuplicateKey,
   type KeyTuple,
   type RowBatch,
   type Source,
@@ -204,28 +205,50 @@ export class PostgresSource implements Source {
     for (const name of [...opts.exclude, ...opts.casts.keys()]) {
       if (!all.has(name)) throw new UserError(`${tableName(table)} has no column ${name} (named in --exclude-columns or --cast)`);
     }
-    const keys = await this.query<{ name: string; primary: string; cols: string }>(
+    const keys = await this.query<{ name: string; primary: string; cols: string; not_null: string }>(
       `SELECT i.indexrelid::regclass::text AS name, i.indisprimary::text AS primary,
-              json_agg(a.attname ORDER BY k.ord)::text AS cols
+              json_agg(a.attname ORDER BY k.ord)::text AS cols, bool_and(a.attnotnull)::text AS not_null
        FROM pg_index i
        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
        WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
          AND k.ord <= i.indnkeyatts
        GROUP BY i.indexrelid, i.indisprimary
-       HAVING bool_and(a.attnotnull)
        ORDER BY i.indisprimary DESC, count(*), 1`,
       [oid],
     );
     const estimate = Number(oidRows[0].reltuples);
-    const chosen = keys[0];
+    // The key: the primary key, else the narrowest unique index on NOT NULL columns.
+    const chosen = keys.find((k) => k.not_null === 'true');
     return {
       table,
       columns,
       key: chosen ? (JSON.parse(chosen.cols) as string[]) : [],
       keySource: chosen ? (chosen.primary === 'true' ? 'primary key' : `unique index ${chosen.name}`) : 'none',
       estimatedRows: estimate >= 0 ? estimate : undefined,
+      tableColumns: rows.map((r) => ({ name: r.attname, sqlType: r.sql_type, nullable: r.nullable === 'true' })),
+      uniqueKeys: keys.map((k) => JSON.parse(k.cols) as string[]),
     };
+  }
+
+  async nullKeyColumns(table: TableRef, columns: string[]): Promise<string[]> {
+    const tests = columns.map((c) => `${quoteIdent(c)} IS NULL`);
+    const result = await this.pool!.query({
+      text: `SELECT ${tests.join(', ')} FROM ${qualified(table)} WHERE ${tests.join(' OR ')} LIMIT 1`,
+      rowMode: 'array',
+    });
+    const row = result.rows[0] as string[] | undefined;
+    return row ? columns.filter((_, i) => row[i] === 't') : [];
+  }
+
+  async duplicateKey(table: TableRef, columns: string[]): Promise<DuplicateKey | undefined> {
+    const cols = columns.map(quoteIdent);
+    const result = await this.pool!.query({
+      text: `SELECT ${cols.map((c) => `${c}::text`).join(', ')}, count(*) FROM ${qualified(table)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1 LIMIT 1`,
+      rowMode: 'array',
+    });
+    const row = result.rows[0] as Array<string | null> | undefined;
+    return row ? { key: row.slice(0, columns.length), rows: Number(row[columns.length]) } : undefined;
   }
 
   /** Kind of a --cast expression, from the type PostgreSQL gives its result. */
@@ -274,11 +297,17 @@ export class PostgresSource implements Source {
       return select.length - 1;
     });
     const types = this.columnsOf.get(tableName(info.table));
+    const keyTypes = info.key.map((k) => {
+      const t = types?.get(k);
+      // Never compare as text (another order than the key's): a key column must exist.
+      if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
+      return t;
+    });
     const values: string[] = [];
     const tuple = (key: KeyTuple) => {
       const params = key.map((v, i) => {
         values.push(v);
-        return `$${values.length}::${types?.get(info.key[i]) ?? 'text'}`;
+        return `$${values.length}::${keyTypes[i]}`;
       });
       return params.length === 1 ? params[0] : `(${params.join(', ')})`;
     };

@@ -245,6 +245,56 @@ describe('ferry extract from PostgreSQL', () => {
     expect(rows.map((r) => r.what).sort()).toEqual(expected.map((e) => e.what).sort());
   });
 
+  it('checks a --key before reading anything: its columns must exist, hold no NULLs and identify one row', async () => {
+    await db.query(`
+      CREATE TABLE key_checks (code text, version integer NOT NULL, seen timestamp NOT NULL, note text);
+      INSERT INTO key_checks SELECT 'c' || (g % 50), g / 50, timestamp '2020-01-01' + (g / 3) * interval '1 second', 'note ' || g
+        FROM generate_series(1, 300) g;
+      INSERT INTO key_checks VALUES (NULL, 99, '2021-01-01', 'no code');
+    `);
+    const out = await tempDir('ferry-extract-keycheck-');
+    const extract = (...args: string[]) => runFerry(['extract', '--from', db.url, '--tables', 'key_checks', '--out', out, '--schemas-out', out, '--chunk-rows', '7', ...args]);
+    const noDumps = async () => expect((await readdir(out)).filter((f) => f.endsWith('.pb.gz'))).toEqual([]);
+
+    // A column that does not exist (PostgreSQL would otherwise have compared the key as text).
+    const unknown = await extract('--key', 'key_checks=kode');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^ferry: --key 'public\.key_checks=kode': table public\.key_checks has no column kode \(its columns: code, version, seen, note\)$/m);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+    const wrongCase = await extract('--key', 'key_checks=Version');
+    expect(wrongCase.code).toBe(1);
+    expect(wrongCase.stderr).toContain('has no column Version (did you mean version? (names are case-sensitive))');
+
+    // A nullable column with NULLs: WHERE key > last never returns those rows.
+    const nulls = await extract('--key', 'key_checks=code,version');
+    expect(nulls.code).toBe(1);
+    expect(nulls.stderr).toMatch(/^ferry: --key 'public\.key_checks=code,version': column code of public\.key_checks is NULL in some rows, .*--no-key$/m);
+
+    // A duplicated value: rows sharing it across a chunk boundary would be skipped.
+    const dup = await extract('--key', 'key_checks=seen');
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(/^ferry: --key 'public\.key_checks=seen': the key is not unique in public\.key_checks \([23] rows have \(seen\) = \(20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\)\), .*add columns until the key identifies one row \(--key 'public\.key_checks=seen,<column>'\), or read the table in one pass with --no-key$/m);
+    const dupPair = await extract('--key', 'key_checks=seen,version');
+    expect(dupPair.code).toBe(1);
+    expect(dupPair.stderr).toContain('the key is not unique in public.key_checks');
+    await noDumps();
+
+    // A nullable column without NULLs whose values are unique is a key; so is (seen, code) here.
+    const expected = await db.query<{ note: string }>('SELECT note FROM key_checks ORDER BY note');
+    const ok = await extract('--key', 'key_checks=note');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await readPlain(path.join(out, 'public.key_checks.pb.gz'))).map((r) => r.note)).toEqual(expected.map((e) => e.note));
+    await db.query('UPDATE key_checks SET code = \'none\' WHERE code IS NULL');
+    const pair = await extract('--key', 'key_checks=seen,code');
+    expect(pair.code, pair.stderr).toBe(0);
+    expect(await readPlain(path.join(out, 'public.key_checks.pb.gz'))).toHaveLength(301);
+
+    // A --key that overrides a table's own key is checked as well, and the error names the way back.
+    const members = await runFerry(['extract', '--from', db.url, '--tables', 'members', '--out', out, '--schemas-out', out, '--key', 'members=joined,nope']);
+    expect(members.code).toBe(1);
+    expect(members.stderr).toContain("--key 'public.members=joined,nope': table public.members has no column nope");
+  });
+
   it('refuses NULL arrays (a repeated field cannot tell NULL from empty) and says how to go on', async () => {
     const out = await tempDir('ferry-extract-arrays-');
     const r = await runFerry(['extract', '--from', db.url, '--tables', 'tags', '--out', out, '--schemas-out', out]);
