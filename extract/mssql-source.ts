@@ -24,6 +24,10 @@ import {
 import { WallClock, canonicalUuid, civilDate, int64FromText, pad } from './values.ts';
 
 const BATCH_ROWS = 2000;
+/** ... or once they hold this many bytes (wide rows). */
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Rows the driver's stream holds ahead of the converter (it pauses the request beyond that). */
+const STREAM_ROWS = 256;
 
 /**
  * SQL Server type → value kind, keyed by the `declaration` of the mssql package's `sql.TYPES`
@@ -492,7 +496,7 @@ export class MssqlSource implements Source {
     const req = this.pool!.request();
     req.arrayRowMode = true;
     for (const [name, value] of built.params) req.input(name, sql.NVarChar(sql.MAX), value);
-    const stream = req.toReadableStream({ highWaterMark: BATCH_ROWS });
+    const stream = req.toReadableStream({ highWaterMark: STREAM_ROWS });
     const table = tableName(info.table);
     const scales = this.scales.get(table);
     const fields = fieldNames(info.columns);
@@ -503,10 +507,13 @@ export class MssqlSource implements Source {
     req.query(built.text, () => undefined);
     let records: object[] = [];
     let bytes = 0;
+    let chunkBytes = 0;
+    const maxBytes = request.limit !== undefined ? request.maxBytes ?? Infinity : Infinity;
     let last: unknown[] | undefined;
     try {
       for await (const row of stream as AsyncIterable<unknown[]>) {
         const rec: Record<string, unknown> = {};
+        const before = bytes;
         for (let i = 0; i < convs.length; i++) {
           const v = row[i];
           if (v === null || v === undefined) continue;
@@ -521,7 +528,13 @@ export class MssqlSource implements Source {
         }
         records.push(rec);
         last = row;
-        if (records.length >= BATCH_ROWS) {
+        chunkBytes += bytes - before;
+        // The chunk ends after the row that reaches maxBytes (the engine goes on from its key).
+        if (chunkBytes >= maxBytes) {
+          yield { records, bytes, lastKey: built.keyIndexes.map((k) => String(last![k])) };
+          return;
+        }
+        if (records.length >= BATCH_ROWS || bytes >= BATCH_BYTES) {
           yield { records, bytes, lastKey: built.keyIndexes.length ? built.keyIndexes.map((k) => String(last![k])) : undefined };
           records = [];
           bytes = 0;

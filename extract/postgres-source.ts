@@ -2,7 +2,9 @@
 // parsers that keep the text), so timestamps keep microseconds, numeric keeps every digit and key
 // values round-trip into the next keyset query exactly.
 import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { parse as parseArray } from 'postgres-array';
+import { CopyRowEncoder, type CopyColumn } from './pg-copy.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { UserError } from '../lib/errors.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
@@ -62,6 +64,7 @@ const SESSION_OPTIONS = [
   'TimeZone=UTC',
   'extra_float_digits=3',
   'bytea_output=hex',
+  'standard_conforming_strings=on',
   'default_transaction_read_only=on',
 ];
 
@@ -77,6 +80,8 @@ const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown 
 
 /** Rows handed to the engine at once (one query returns up to a chunk; this bounds batches). */
 const BATCH_ROWS = 5000;
+/** ... or bytes of them (wide rows). */
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -102,6 +107,8 @@ export class PostgresSource implements Source {
   private pool?: pg.Pool;
   private readonly clock: WallClock;
   private readonly columnsOf = new Map<string, Map<string, string>>();
+  /** The database's text is checked for UTF-8 only when the server does not (SQL_ASCII). */
+  private checkUtf8 = true;
 
   constructor(private readonly options: SourceOptions) {
     const { server, database } = describeUrl(options.url);
@@ -129,7 +136,12 @@ export class PostgresSource implements Source {
     this.pool.on('error', () => undefined);
     try {
       const client = await this.pool.connect();
-      client.release();
+      try {
+        const enc = await client.query<{ server_encoding: string }>('SHOW server_encoding');
+        this.checkUtf8 = enc.rows[0]?.server_encoding !== 'UTF8';
+      } finally {
+        client.release();
+      }
     } catch (err) {
       throw new UserError(`cannot connect to PostgreSQL at ${this.origin.server}/${this.origin.database}: ${redact((err as Error).message || String((err as NodeJS.ErrnoException).code))}`, { cause: err });
     }
@@ -286,7 +298,7 @@ export class PostgresSource implements Source {
   }
 
   /** The chunk's SELECT: keyset condition on the key, key order, LIMIT. */
-  chunkSql(request: ChunkRequest, forDisplay = false): { text: string; values: string[]; keyIndexes: number[] } {
+  chunkSql(request: ChunkRequest, forDisplay = false, literals = false): { text: string; values: string[]; keyIndexes: number[]; width: number } {
     const { info } = request;
     const select = info.columns.map((c) => c.selectExpr ?? quoteIdent(c.name));
     // Key values come back as extra columns unless the plain column is already selected.
@@ -306,6 +318,8 @@ export class PostgresSource implements Source {
     const values: string[] = [];
     const tuple = (key: KeyTuple) => {
       const params = key.map((v, i) => {
+        // COPY takes no parameters: the key text as a literal (standard_conforming_strings is on).
+        if (literals) return `'${v.replace(/'/g, "''")}'::${keyTypes[i]}`;
         values.push(v);
         return `$${values.length}::${keyTypes[i]}`;
       });
@@ -320,10 +334,58 @@ export class PostgresSource implements Source {
     if (where.length) text += ` WHERE ${where.join(' AND ')}`;
     if (keyCols.length) text += ` ORDER BY ${keyCols.join(', ')}`;
     if (request.limit !== undefined) text += ` LIMIT ${Math.floor(request.limit)}`;
-    return { text, values, keyIndexes };
+    return { text, values, keyIndexes, width: select.length };
   }
 
   async *readChunk(request: ChunkRequest): AsyncGenerator<RowBatch> {
+    if (request.limit !== undefined && request.type) yield* this.copyChunk(request, request.type);
+    else yield* this.cursorRows(request);
+  }
+
+  /**
+   * A keyset chunk through COPY (SELECT …) TO STDOUT, encoded as it streams in: the socket is read
+   * only as fast as batches are taken, and the chunk ends after the row that reaches maxBytes
+   * (the rest of the query is abandoned with its connection).
+   */
+  private async *copyChunk(request: ChunkRequest, type: NonNullable<ChunkRequest['type']>): AsyncGenerator<RowBatch> {
+    const { info } = request;
+    const { text, keyIndexes, width } = this.chunkSql(request, false, true);
+    const names = fieldNames(info.columns);
+    const columns: CopyColumn[] = info.columns.map((c, i) => ({ column: c, field: names[i], convert: this.valueConverter(c) }));
+    const encoder = new CopyRowEncoder(tableName(info.table), columns, width, keyIndexes, type, this.clock, this.checkUtf8, request.maxBytes ?? Infinity);
+    const client = await this.pool!.connect();
+    let broken: Error | undefined;
+    let finished = false;
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    try {
+      const stream = client.query(copyTo(`COPY (${text}) TO STDOUT`));
+      // Errors reach the loop below; this keeps one that comes after it (an abandoned query) quiet.
+      stream.on('error', () => undefined);
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        encoder.push(chunk);
+        if (encoder.full) break;
+        if (encoder.rows >= BATCH_ROWS || encoder.pos >= BATCH_BYTES) yield encoder.take();
+      }
+      if (!encoder.full) {
+        encoder.end();
+        finished = true;
+      }
+      if (encoder.rows) yield encoder.take();
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      // A connection that failed, or whose COPY was not read to its end, is closed.
+      client.release(broken ?? (finished ? undefined : new Error('chunk abandoned')));
+    }
+  }
+
+  /** Rows through a server-side cursor, fetched in batches bounded in rows and (by the last batches' width) in bytes. */
+  private async *cursorRows(request: ChunkRequest): AsyncGenerator<RowBatch> {
     const { text, values, keyIndexes } = this.chunkSql(request);
     const convert = this.converter(request.info);
     const client = await this.pool!.connect();
@@ -335,32 +397,29 @@ export class PostgresSource implements Source {
     };
     client.on('error', onError);
     try {
-      if (request.limit !== undefined) {
-        // A keyset chunk is bounded by its LIMIT: one query, handed on in batches.
-        const result = await client.query({ text, values, rowMode: 'array' });
-        const rows = result.rows as Array<Array<string | null>>;
-        for (let start = 0; start < rows.length; start += BATCH_ROWS) {
-          yield convert(rows.slice(start, start + BATCH_ROWS), keyIndexes);
-        }
-      } else {
-        // One pass over a table without a key: a server-side cursor, fetched batch by batch.
-        await client.query('BEGIN READ ONLY');
-        await client.query({ text: `DECLARE ferry_rows NO SCROLL CURSOR FOR ${text}`, values });
-        for (;;) {
-          const result = await client.query({ text: `FETCH ${BATCH_ROWS} FROM ferry_rows`, rowMode: 'array' });
-          if (result.rows.length === 0) break;
-          yield convert(result.rows as Array<Array<string | null>>, keyIndexes);
-        }
-        await client.query('COMMIT');
+      await client.query('BEGIN READ ONLY');
+      await client.query({ text: `DECLARE ferry_rows NO SCROLL CURSOR FOR ${text}`, values });
+      let fetch = 64;
+      let total = 0;
+      for (;;) {
+        const result = await client.query({ text: `FETCH ${fetch} FROM ferry_rows`, rowMode: 'array' });
+        if (result.rows.length === 0) break;
+        const batch = convert(result.rows as Array<Array<string | null>>, keyIndexes);
+        yield batch;
+        total += batch.bytes;
+        if (request.limit !== undefined && total >= (request.maxBytes ?? Infinity)) break;
+        const perRow = Math.max(1, batch.bytes / result.rows.length);
+        fetch = Math.max(1, Math.min(BATCH_ROWS, fetch * 4, Math.floor(BATCH_BYTES / perRow)));
       }
+      await client.query('COMMIT');
     } catch (err) {
       broken = err as Error;
       throw err;
     } finally {
-      if (!broken && request.limit === undefined) await client.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       // A connection that failed (or whose cursor was abandoned) is not given back to the pool.
       client.removeListener('error', onError);
-      client.release(broken ?? (request.limit === undefined ? true : undefined));
+      client.release(broken ?? true);
     }
   }
 

@@ -2,6 +2,7 @@
 // (postgres-source.ts, mssql-source.ts). A source knows its SQL, its catalog and how to turn its
 // driver's values into the row message's plain values; the engine owns planning, chunking,
 // retries, rate limits, checkpoints and dump writing.
+import type protobuf from 'protobufjs';
 import type { SourceColumn, TableRef } from './row-schema.ts';
 
 /** A key tuple as text, in key-column order (JSON-safe: it goes into the manifest's checkpoints). */
@@ -56,11 +57,19 @@ export interface ChunkRequest {
    * on the same row every time for the same data (the dumps of a resumed run are identical).
    */
   maxBytes?: number;
+  /** The row message type; a source that has it may hand rows over already encoded (RowBatch.framed). */
+  type?: protobuf.Type;
 }
 
-/** A batch of converted rows; `lastKey` is the key of the batch's last row (unset without a key). */
+/**
+ * A batch of converted rows, as plain objects of the row message (`records`) or already encoded
+ * (`framed`: length-delimited row messages back to back, `ends[i]` the offset where row i ends).
+ * `lastKey` is the key of the batch's last row (unset without a key).
+ */
 export interface RowBatch {
-  records: object[];
+  records?: object[];
+  framed?: Uint8Array;
+  ends?: number[];
   lastKey?: KeyTuple;
   /** Size of the rows as read (text length of their values): for MB/s, and for `maxBytes`. */
   bytes: number;

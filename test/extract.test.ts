@@ -295,6 +295,35 @@ describe('ferry extract from PostgreSQL', () => {
     expect(members.stderr).toContain("--key 'public.members=joined,nope': table public.members has no column nope");
   });
 
+  it('ends a chunk by bytes as well as rows, so wide rows stay bounded in memory; every row once, in order, exact', async () => {
+    await db.query(`
+      CREATE TABLE wide_rows (id integer PRIMARY KEY, doc text NOT NULL, blob bytea, note text);
+      INSERT INTO wide_rows SELECT g, repeat(E'back\\\\slash \\t tab \\n line ' || g || ' ', 20000), decode(repeat(md5(g::text), 8000), 'hex'),
+        CASE WHEN g % 2 = 0 THEN E'\\\\N is not NULL' END
+        FROM generate_series(1, 40) g;
+    `);
+    const out = await tempDir('ferry-extract-wide-');
+    const r = await runFerry(['extract', '--from', db.url, '--tables', 'wide_rows', '--out', out, '--schemas-out', out, '--chunk-mb', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = await readPlain(path.join(out, 'public.wide_rows.pb.gz'));
+    const expected = await db.query<{ id: number; doc: string; blob: string; note: string | null }>(
+      `SELECT id, doc, replace(encode(blob, 'base64'), E'\\n', '') AS blob, note FROM wide_rows ORDER BY id`,
+    );
+    expect(rows.length).toBe(40);
+    expect(rows[0].doc).toContain('back\\slash \t tab \n line 1 ');
+    expect(rows[1].note).toBe('\\N is not NULL');
+    expect(rows[0].note).toBeNull();
+    for (let i = 0; i < expected.length; i++) expect(rows[i]).toEqual(expected[i]);
+    // A row holds ~0.9 MB of text: a 2 MiB chunk ends after its third row (not after 50,000 rows).
+    const manifest = JSON.parse(await readFile(path.join(out, 'extract-manifest.json'), 'utf8'));
+    const cp = manifest.tables[0].parts[0].checkpoints.at(-1);
+    expect(cp.chunk).toBe(14);
+    expect(manifest.settings.chunkBytes).toBe(2 * 1024 * 1024);
+    const reader = await DumpReader.open(path.join(out, 'public.wide_rows.pb.gz'));
+    expect(reader.header.properties.chunk_bytes).toBe(String(2 * 1024 * 1024));
+    await reader.close();
+  });
+
   it('refuses NULL arrays (a repeated field cannot tell NULL from empty) and says how to go on', async () => {
     const out = await tempDir('ferry-extract-arrays-');
     const r = await runFerry(['extract', '--from', db.url, '--tables', 'tags', '--out', out, '--schemas-out', out]);
