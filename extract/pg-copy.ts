@@ -163,7 +163,8 @@ export class CopyRowEncoder {
     }
   }
 
-  private row(buf: Buffer, s: number, e: number): void {
+  /** Encodes one row: its COPY text in buf[s..e), without the newline. */
+  row(buf: Buffer, s: number, e: number): void {
     this.lineBuf = buf;
     this.lineS = s;
     this.lineE = e;
@@ -574,4 +575,157 @@ export function unescapeText(buf: Buffer, s: number, e: number): string {
     i += 2;
   }
   return out.toString('utf8', 0, p);
+}
+
+type PgConnection = {
+  stream: NodeJS.ReadableStream & { listeners(event: 'data'): Array<(data: Buffer) => void>; read(): Buffer | null };
+  query(text: string): void;
+};
+
+/**
+ * `COPY … TO STDOUT` on a pg client (a pg Submittable), reading the socket itself while the COPY
+ * runs, as pg-copy-streams does, but without a Buffer per row: each CopyData message (one row)
+ * goes from the socket's chunk straight to the encoder. The socket is read only when rows are
+ * asked for (`read`), so a slow consumer holds the server back. At CopyDone or an error the
+ * connection is handed back to pg, which reads the rest (CommandComplete, ReadyForQuery, the error).
+ */
+export class CopyOutQuery {
+  private connection?: PgConnection;
+  private pgHandler?: (data: Buffer) => void;
+  private error?: Error;
+  /** CopyDone (or an error) has been seen: the rest of the data is pg's. */
+  private detached = false;
+  private finished = false;
+  private wake?: () => void;
+  private tail: Buffer[] = [];
+  private tailLen = 0;
+  private tailNeed = 0;
+  private readonly onReadable = () => this.wake?.();
+
+  constructor(
+    private readonly text: string,
+    private readonly onRow: (buf: Buffer, s: number, e: number) => void,
+  ) {}
+
+  submit(connection: PgConnection): void {
+    this.connection = connection;
+    const stream = connection.stream;
+    const listeners = stream.listeners('data');
+    if (listeners.length !== 1) throw new Error('pg connection has an unexpected number of data listeners');
+    this.pgHandler = listeners[0];
+    stream.removeListener('data', this.pgHandler);
+    stream.pause();
+    stream.on('readable', this.onReadable);
+    connection.query(this.text);
+  }
+
+  // pg calls these for the messages it reads after the connection is handed back.
+  handleError(err: Error): void {
+    this.error ??= err;
+    this.detach(Buffer.alloc(0));
+    this.wake?.();
+  }
+  handleCommandComplete(): void {}
+  handleReadyForQuery(): void {
+    this.finished = true;
+    this.wake?.();
+  }
+
+  /**
+   * Reads what the socket holds (waiting for data if it holds none) and passes its rows on.
+   * Returns false once the COPY is over; throws its error.
+   */
+  async read(stop: () => boolean): Promise<boolean> {
+    for (;;) {
+      if (this.error) throw this.error;
+      if (this.detached) {
+        if (this.finished) return false;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      const chunk = this.connection!.stream.read();
+      if (chunk === null) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      this.feed(chunk as Buffer, stop);
+      return true;
+    }
+  }
+
+  private feed(chunk: Buffer, stop: () => boolean): void {
+    let pos = 0;
+    if (this.tailLen > 0) {
+      // A message split across chunks: complete its header, then its body.
+      if (this.tailNeed === 0) {
+        const take = Math.min(5 - this.tailLen, chunk.length);
+        this.tail.push(chunk.subarray(0, take));
+        this.tailLen += take;
+        pos = take;
+        if (this.tailLen < 5) return;
+        const head = Buffer.concat(this.tail);
+        this.tail = [head];
+        this.tailNeed = 1 + head.readUInt32BE(1);
+      }
+      const take = Math.min(this.tailNeed - this.tailLen, chunk.length - pos);
+      this.tail.push(chunk.subarray(pos, pos + take));
+      this.tailLen += take;
+      pos += take;
+      if (this.tailLen < this.tailNeed) return;
+      const message = Buffer.concat(this.tail, this.tailNeed);
+      this.tail = [];
+      this.tailLen = 0;
+      this.tailNeed = 0;
+      if (!this.message(message, 0)) {
+        this.detach(Buffer.concat([message[0] === 0x63 ? Buffer.alloc(0) : message, chunk.subarray(pos)]));
+        return;
+      }
+      if (stop()) return;
+    }
+    const n = chunk.length;
+    while (pos + 5 <= n) {
+      const end = pos + 1 + chunk.readUInt32BE(pos + 1);
+      if (end > n) break;
+      if (!this.message(chunk, pos)) {
+        this.detach(chunk.subarray(chunk[pos] === 0x63 ? end : pos));
+        return;
+      }
+      pos = end;
+      if (stop()) return;
+    }
+    if (pos < n) {
+      this.tail = [chunk.subarray(pos)];
+      this.tailLen = n - pos;
+      this.tailNeed = this.tailLen >= 5 ? 1 + chunk.readUInt32BE(pos + 1) : 0;
+    }
+  }
+
+  /** Handles the message at buf[pos]; false when the COPY's part is over (CopyDone, an error, anything else). */
+  private message(buf: Buffer, pos: number): boolean {
+    const type = buf[pos];
+    const end = pos + 1 + buf.readUInt32BE(pos + 1);
+    switch (type) {
+      case 0x64: // CopyData: one row, with its newline
+        this.onRow(buf, pos + 5, buf[end - 1] === 10 ? end - 1 : end);
+        return true;
+      case 0x48: // CopyOutResponse
+      case 0x4e: // NoticeResponse
+      case 0x53: // ParameterStatus
+      case 0x41: // NotificationResponse
+        return true;
+      default: // CopyDone 'c' (consumed here), or ErrorResponse 'E' and anything else (left for pg)
+        return false;
+    }
+  }
+
+  /** Gives the connection back to pg with the bytes it has to read first. */
+  private detach(rest: Buffer): void {
+    if (this.detached || !this.connection) return;
+    this.detached = true;
+    const stream = this.connection.stream;
+    stream.removeListener('readable', this.onReadable);
+    stream.on('data', this.pgHandler!);
+    if (rest.length) this.pgHandler!(rest);
+    process.nextTick(() => stream.resume());
+  }
 }

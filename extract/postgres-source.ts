@@ -1,10 +1,10 @@
 // PostgreSQL as a legacy source (through `pg`). Every value arrives as the server's text (type
-// parsers that keep the text), so timestamps keep microseconds, numeric keeps every digit and key
-// values round-trip into the next keyset query exactly.
+// parsers that keep the text; keyset chunks as COPY text, encoded by pg-copy.ts), so timestamps
+// keep microseconds, numeric keeps every digit and key values round-trip into the next keyset
+// query exactly.
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { parse as parseArray } from 'postgres-array';
-import { CopyRowEncoder, type CopyColumn } from './pg-copy.ts';
+import { CopyOutQuery, CopyRowEncoder, type CopyColumn } from './pg-copy.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { UserError } from '../lib/errors.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
@@ -361,17 +361,16 @@ export class PostgresSource implements Source {
     };
     client.on('error', onError);
     try {
-      const stream = client.query(copyTo(`COPY (${text}) TO STDOUT`));
-      // Errors reach the loop below; this keeps one that comes after it (an abandoned query) quiet.
-      stream.on('error', () => undefined);
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        encoder.push(chunk);
+      const copy = new CopyOutQuery(`COPY (${text}) TO STDOUT`, (buf, s, e) => encoder.row(buf, s, e));
+      void client.query(copy as unknown as pg.QueryConfig);
+      for (;;) {
+        const more = await copy.read(() => encoder.full);
         if (encoder.full) break;
+        if (!more) {
+          finished = true;
+          break;
+        }
         if (encoder.rows >= BATCH_ROWS || encoder.pos >= BATCH_BYTES) yield encoder.take();
-      }
-      if (!encoder.full) {
-        encoder.end();
-        finished = true;
       }
       if (encoder.rows) yield encoder.take();
     } catch (err) {
