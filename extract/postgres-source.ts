@@ -59,6 +59,9 @@ export const PG_TYPE_KINDS: Record<string, ValueKind> = {
 
 // Session settings that fix the text forms the converters rely on.
 const SESSION_OPTIONS = [
+  // Text arrives as UTF-8 whatever the database's encoding (pg decodes it so; the COPY encoder
+  // copies its bytes into string fields).
+  'client_encoding=UTF8',
   'DateStyle=ISO,YMD',
   'IntervalStyle=iso_8601',
   'TimeZone=UTC',
@@ -137,8 +140,9 @@ export class PostgresSource implements Source {
     try {
       const client = await this.pool.connect();
       try {
-        const enc = await client.query<{ server_encoding: string }>('SHOW server_encoding');
-        this.checkUtf8 = enc.rows[0]?.server_encoding !== 'UTF8';
+        // The encoder checks text from a SQL_ASCII database (which the server does not convert).
+        const enc = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
+        this.checkUtf8 = enc !== 'UTF8';
       } finally {
         client.release();
       }

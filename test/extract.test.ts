@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DumpReader, DumpWriter, verifyPath } from '../dumps/index.ts';
 import { EXTRACT_DEFAULTS, runExtract } from '../extract/engine.ts';
-import { createLegacyDb, readPlain, type LegacyDb } from './extract-helpers.ts';
+import pg from 'pg';
+import { createLegacyDb, pgUrl, readPlain, withDatabase, type LegacyDb } from './extract-helpers.ts';
 import { runFerry, tempDir } from './helpers.ts';
 
 let db: LegacyDb;
@@ -322,6 +323,30 @@ describe('ferry extract from PostgreSQL', () => {
     const reader = await DumpReader.open(path.join(out, 'public.wide_rows.pb.gz'));
     expect(reader.header.properties.chunk_bytes).toBe(String(2 * 1024 * 1024));
     await reader.close();
+  });
+
+  it('reads text as UTF-8 from LATIN1 and SQL_ASCII databases too (the session asks for UTF-8)', async () => {
+    const admin = new pg.Client({ connectionString: pgUrl() });
+    await admin.connect();
+    const names = { LATIN1: `${db.name}_latin1`, SQL_ASCII: `${db.name}_ascii` };
+    try {
+      for (const [encoding, name] of Object.entries(names)) {
+        await admin.query(`CREATE DATABASE ${name} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+        const c = new pg.Client({ connectionString: withDatabase(pgUrl(), name), client_encoding: 'UTF8' });
+        await c.connect();
+        await c.query(`CREATE TABLE t (id integer PRIMARY KEY, s text)`);
+        await c.query(`INSERT INTO t VALUES (1, 'Mitä kuuluu, Åsa?'), (2, 'tab\there')`);
+        await c.end();
+        const out = await tempDir('ferry-extract-enc-');
+        const r = await runFerry(['extract', '--from', withDatabase(pgUrl(), name), '--tables', 't', '--out', out, '--schemas-out', out]);
+        expect(r.code, r.stderr).toBe(0);
+        const rows = (await readPlain(path.join(out, 'public.t.pb.gz'))).map((x) => x.s);
+        expect(rows.slice(0, 2), encoding).toEqual(['Mitä kuuluu, Åsa?', 'tab\there']);
+      }
+    } finally {
+      for (const name of Object.values(names)) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 
   it('refuses NULL arrays (a repeated field cannot tell NULL from empty) and says how to go on', async () => {
