@@ -172,7 +172,9 @@ export class CopyRowEncoder {
     const start = this.pos;
     let prefix = this.prefix;
     this.sp = start + prefix;
-    this.reserve(16);
+    // Room for the whole message: no field writes more than its text plus 24 bytes (tag, length,
+    // varints, a timestamp), except those that reserve for themselves (arrays, repaired text).
+    this.reserve(e - s + this.width * 24 + 16);
     let rowBytes = 0;
     const { starts, stops, escaped, columns, writers, order } = this;
     for (let k = 0; k < order.length; k++) {
@@ -190,6 +192,8 @@ export class CopyRowEncoder {
         throw this.fail(buf, i, err as Error);
       }
     }
+    // Typed arrays drop writes past their end: a message larger than reserved must not pass.
+    if (this.sp > this.out.length) throw new Error(`${this.table}: internal error: a row message outgrew its buffer`);
     // Frame: the varint length before the message (moved when its size differs from the guess).
     const len = this.sp - start - prefix;
     const need = varintSize(len);
@@ -257,7 +261,6 @@ export class CopyRowEncoder {
   /** Copies buf[s..e) to the write position (short runs by hand: Buffer#copy costs more for them). */
   bytesFrom(buf: Buffer, s: number, e: number): void {
     const n = e - s;
-    this.reserve(n);
     const out = this.out;
     let p = this.sp;
     if (n < 64) {
@@ -327,8 +330,9 @@ export class CopyRowEncoder {
     const t2 = tagBytes(2);
     const t5 = tagBytes(5);
     const putTag = (enc: CopyRowEncoder, t: number[]) => {
-      enc.reserve(t.length + 20);
-      for (let k = 0; k < t.length; k++) enc.scratch[enc.sp++] = t[k];
+      const out = enc.scratch;
+      if (t.length === 1) out[enc.sp++] = t[0];
+      else for (let k = 0; k < t.length; k++) out[enc.sp++] = t[k];
     };
     if (col.repeated) return this.viaProtobuf(c);
     const checkUtf8 = this.checkUtf8;
@@ -417,7 +421,6 @@ export class CopyRowEncoder {
           if (n === 0 && !optional) return;
           putTag(enc, t2);
           enc.varint(n);
-          enc.reserve(n);
           const out = enc.scratch;
           let p = enc.sp;
           if (n >= 256) {
