@@ -14,7 +14,7 @@ const TAB = 9;
 const NL = 10;
 const BACKSLASH = 92;
 
-/** Per field: writes the value of COPY bytes buf[s..e) (escaped when `esc`), or returns false to leave it out. */
+/** Per field: writes the field of the COPY bytes buf[s..e) (escaped when `esc`), or nothing for a NOT NULL default. */
 type FieldWriter = (enc: CopyRowEncoder, buf: Buffer, s: number, e: number, esc: boolean) => void;
 
 export interface CopyColumn {
