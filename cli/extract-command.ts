@@ -18,6 +18,7 @@ interface ExtractFlags {
   concurrency: number;
   parts: number;
   chunkRows: number;
+  chunkMb: number;
   maxRowsPerSecond?: number;
   resume?: boolean;
   restart?: boolean;
@@ -44,6 +45,7 @@ export function registerExtract(program: Command): void {
     .option('--concurrency <n>', 'queries (connections) at once', (v) => int(v, '--concurrency', 1), EXTRACT_DEFAULTS.concurrency)
     .option('--parts <n>', 'split each table into up to N key ranges, dumped (in parallel) as separate parts', (v) => int(v, '--parts', 1), EXTRACT_DEFAULTS.parts)
     .option('--chunk-rows <n>', 'rows per keyset query (and per checkpoint)', (v) => int(v, '--chunk-rows', 1), EXTRACT_DEFAULTS.chunkRows)
+    .option('--chunk-mb <n>', 'a chunk also ends once its rows hold N MiB (bounds memory for wide rows)', (v) => int(v, '--chunk-mb', 1), EXTRACT_DEFAULTS.chunkBytes / 1024 / 1024)
     .option('--max-rows-per-second <n>', 'read at most N rows per second over all tables', (v) => int(v, '--max-rows-per-second', 1))
     .option('--resume', 'continue the run recorded in --out (after a crash, a kill or a failure)')
     .option('--restart', 'start over even though --out holds an unfinished run (its progress is discarded)')
@@ -70,6 +72,7 @@ export function registerExtract(program: Command): void {
           concurrency: flags.concurrency,
           parts: flags.parts,
           chunkRows: flags.chunkRows,
+          chunkBytes: flags.chunkMb * 1024 * 1024,
           maxRowsPerSecond: flags.maxRowsPerSecond,
           resume: Boolean(flags.resume),
           restart: Boolean(flags.restart),

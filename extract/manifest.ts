@@ -81,6 +81,8 @@ export interface ManifestSettings {
   keys: string[];
   noKey: boolean;
   chunkRows: number;
+  /** A chunk also ends once its rows reach this many bytes (unset in manifests of runs that had no such limit). */
+  chunkBytes?: number;
   parts: number;
   sourceTimezone: string;
   isolation?: string;

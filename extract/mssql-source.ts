@@ -13,6 +13,7 @@ import {
   unsupportedColumn,
   type ChunkRequest,
   type ColumnOptions,
+  type DuplicateKey,
   type KeyTuple,
   type RowBatch,
   type Source,
@@ -23,6 +24,10 @@ import {
 import { WallClock, canonicalUuid, civilDate, int64FromText, pad } from './values.ts';
 
 const BATCH_ROWS = 2000;
+/** ... or once they hold this many bytes (wide rows). */
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Rows the driver's stream holds ahead of the converter (it pauses the request beyond that). */
+const STREAM_ROWS = 256;
 
 /**
  * SQL Server type → value kind, keyed by the `declaration` of the mssql package's `sql.TYPES`
@@ -140,6 +145,9 @@ export function keyText(column: string, typeText: string): { select: string; par
   }
   if (['binary', 'varbinary'].includes(t)) return { select: `CONVERT(nvarchar(max), ${c}, 1)`, param: (p) => `CONVERT(${typeText}, ${p}, 1)` };
   if (['money', 'smallmoney'].includes(t)) return { select: `CONVERT(nvarchar(40), ${c}, 2)`, param: (p) => `CAST(${p} AS ${typeText})` };
+  // Style 3: 17 significant digits, which turn back into the same float/real (the default style
+  // keeps 6, so `WHERE key > @last` could skip or repeat rows).
+  if (['float', 'real'].includes(t)) return { select: `CONVERT(nvarchar(40), ${c}, 3)`, param: (p) => `CAST(${p} AS ${typeText})` };
   return { select: `CONVERT(nvarchar(max), ${c})`, param: (p) => `CAST(${p} AS ${typeText})` };
 }
 
@@ -202,6 +210,18 @@ export function mssqlChunkSql(request: ChunkRequest, keyTypes: string[]): MssqlC
 
 function wrap(s: string): string {
   return s.startsWith('(') ? s : `(${s})`;
+}
+
+/** One row telling which of `columns` is NULL, of the first row where one is (none when none is). */
+export function mssqlNullKeySql(table: TableRef, columns: string[]): string {
+  const tests = columns.map((c) => `${bracket(c)} IS NULL`);
+  return `SELECT TOP (1) ${tests.map((t) => `CASE WHEN ${t} THEN 1 ELSE 0 END`).join(', ')} FROM ${qualifiedName(table)} WHERE ${tests.join(' OR ')}`;
+}
+
+/** One key value (as text) that more than one row holds, with its row count; no row when the key is unique. */
+export function mssqlDuplicateKeySql(table: TableRef, columns: string[], types: string[]): string {
+  const texts = columns.map((c, i) => keyText(c, types[i]).select);
+  return `SELECT TOP (1) ${texts.join(', ')}, COUNT_BIG(*) FROM ${qualifiedName(table)} GROUP BY ${columns.map(bracket).join(', ')} HAVING COUNT_BIG(*) > 1`;
 }
 
 /** Upper keys of `parts` equal key ranges (all but the last), as text. */
@@ -397,24 +417,24 @@ export class MssqlSource implements Source {
     for (const name of [...opts.exclude, ...opts.casts.keys()]) {
       if (!all.has(name)) throw new UserError(`${tableName(table)} has no column ${name} (named in --exclude-columns or --cast)`);
     }
-    const keys = await this.query<{ index_name: string; is_primary_key: boolean; column_name: string; key_ordinal: number }>(
-      `SELECT i.name AS index_name, i.is_primary_key, c.name AS column_name, ic.key_ordinal
+    const keys = await this.query<{ index_name: string; is_primary_key: boolean; column_name: string; key_ordinal: number; is_nullable: boolean }>(
+      `SELECT i.name AS index_name, i.is_primary_key, c.name AS column_name, ic.key_ordinal, c.is_nullable
        FROM sys.indexes i
        JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id AND ic.is_included_column = 0
        JOIN sys.columns c ON c.object_id = i.object_id AND c.column_id = ic.column_id
        WHERE i.object_id = OBJECT_ID(@t) AND i.is_unique = 1 AND i.has_filter = 0 AND i.is_disabled = 0
-         AND NOT EXISTS (SELECT 1 FROM sys.index_columns ic2 JOIN sys.columns c2 ON c2.object_id = ic2.object_id AND c2.column_id = ic2.column_id
-                         WHERE ic2.object_id = i.object_id AND ic2.index_id = i.index_id AND ic2.is_included_column = 0 AND c2.is_nullable = 1)
        ORDER BY i.is_primary_key DESC, i.index_id, ic.key_ordinal`,
       { t: qualified },
     );
-    const byIndex = new Map<string, { primary: boolean; cols: string[] }>();
+    const byIndex = new Map<string, { primary: boolean; cols: string[]; nullable: boolean }>();
     for (const k of keys) {
-      const e = byIndex.get(k.index_name) ?? { primary: k.is_primary_key, cols: [] };
+      const e = byIndex.get(k.index_name) ?? { primary: k.is_primary_key, cols: [], nullable: false };
       e.cols.push(k.column_name);
+      e.nullable ||= Boolean(k.is_nullable);
       byIndex.set(k.index_name, e);
     }
-    const chosen = [...byIndex.entries()].sort((a, b) => Number(b[1].primary) - Number(a[1].primary) || a[1].cols.length - b[1].cols.length)[0];
+    // The key: the primary key, else the narrowest unique index on NOT NULL columns.
+    const chosen = [...byIndex.entries()].filter((e) => !e[1].nullable).sort((a, b) => Number(b[1].primary) - Number(a[1].primary) || a[1].cols.length - b[1].cols.length)[0];
     const estimate = await this.query<{ n: number | string | null }>(
       `SELECT SUM(p.rows) AS n FROM sys.partitions p WHERE p.object_id = OBJECT_ID(@t) AND p.index_id IN (0, 1)`,
       { t: qualified },
@@ -425,7 +445,27 @@ export class MssqlSource implements Source {
       key: chosen ? chosen[1].cols : [],
       keySource: chosen ? (chosen[1].primary ? 'primary key' : `unique index ${chosen[0]}`) : 'none',
       estimatedRows: estimate[0]?.n != null ? Number(estimate[0].n) : undefined,
+      tableColumns: cols.map((c) => ({ name: c.name, sqlType: all.get(c.name)!, nullable: Boolean(c.is_nullable) })),
+      uniqueKeys: [...byIndex.values()].map((e) => e.cols),
     };
+  }
+
+  async nullKeyColumns(table: TableRef, columns: string[]): Promise<string[]> {
+    const rows = await this.arrayQuery(mssqlNullKeySql(table, columns));
+    return rows[0] ? columns.filter((_, i) => Number(rows[0][i]) === 1) : [];
+  }
+
+  async duplicateKey(table: TableRef, columns: string[]): Promise<DuplicateKey | undefined> {
+    const types = this.keyTypes.get(tableName(table));
+    const rows = await this.arrayQuery(mssqlDuplicateKeySql(table, columns, columns.map((c) => types?.get(c) ?? 'nvarchar')));
+    const row = rows[0];
+    return row ? { key: row.slice(0, columns.length).map((v) => (v === null ? null : String(v))), rows: Number(row[columns.length]) } : undefined;
+  }
+
+  private async arrayQuery(text: string): Promise<unknown[][]> {
+    const request = this.pool!.request();
+    request.arrayRowMode = true;
+    return (await request.query(text)).recordset as unknown as unknown[][];
   }
 
   private keyTypesOf(info: TableInfo): string[] {
@@ -456,7 +496,7 @@ export class MssqlSource implements Source {
     const req = this.pool!.request();
     req.arrayRowMode = true;
     for (const [name, value] of built.params) req.input(name, sql.NVarChar(sql.MAX), value);
-    const stream = req.toReadableStream({ highWaterMark: BATCH_ROWS });
+    const stream = req.toReadableStream({ highWaterMark: STREAM_ROWS });
     const table = tableName(info.table);
     const scales = this.scales.get(table);
     const fields = fieldNames(info.columns);
@@ -467,10 +507,13 @@ export class MssqlSource implements Source {
     req.query(built.text, () => undefined);
     let records: object[] = [];
     let bytes = 0;
+    let chunkBytes = 0;
+    const maxBytes = request.limit !== undefined ? request.maxBytes ?? Infinity : Infinity;
     let last: unknown[] | undefined;
     try {
       for await (const row of stream as AsyncIterable<unknown[]>) {
         const rec: Record<string, unknown> = {};
+        const before = bytes;
         for (let i = 0; i < convs.length; i++) {
           const v = row[i];
           if (v === null || v === undefined) continue;
@@ -485,7 +528,13 @@ export class MssqlSource implements Source {
         }
         records.push(rec);
         last = row;
-        if (records.length >= BATCH_ROWS) {
+        chunkBytes += bytes - before;
+        // The chunk ends after the row that reaches maxBytes (the engine goes on from its key).
+        if (chunkBytes >= maxBytes) {
+          yield { records, bytes, lastKey: built.keyIndexes.map((k) => String(last![k])) };
+          return;
+        }
+        if (records.length >= BATCH_ROWS || bytes >= BATCH_BYTES) {
           yield { records, bytes, lastKey: built.keyIndexes.length ? built.keyIndexes.map((k) => String(last![k])) : undefined };
           records = [];
           bytes = 0;

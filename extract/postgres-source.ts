@@ -1,8 +1,10 @@
 // PostgreSQL as a legacy source (through `pg`). Every value arrives as the server's text (type
-// parsers that keep the text), so timestamps keep microseconds, numeric keeps every digit and key
-// values round-trip into the next keyset query exactly.
+// parsers that keep the text; keyset chunks as COPY text, encoded by pg-copy.ts), so timestamps
+// keep microseconds, numeric keeps every digit and key values round-trip into the next keyset
+// query exactly.
 import pg from 'pg';
 import { parse as parseArray } from 'postgres-array';
+import { CopyOutQuery, CopyRowEncoder, type CopyColumn } from './pg-copy.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { UserError } from '../lib/errors.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
@@ -12,6 +14,7 @@ import {
   unsupportedColumn,
   type ChunkRequest,
   type ColumnOptions,
+  type DuplicateKey,
   type KeyTuple,
   type RowBatch,
   type Source,
@@ -56,11 +59,15 @@ export const PG_TYPE_KINDS: Record<string, ValueKind> = {
 
 // Session settings that fix the text forms the converters rely on.
 const SESSION_OPTIONS = [
+  // Text arrives as UTF-8 whatever the database's encoding (pg decodes it so; the COPY encoder
+  // copies its bytes into string fields).
+  'client_encoding=UTF8',
   'DateStyle=ISO,YMD',
   'IntervalStyle=iso_8601',
   'TimeZone=UTC',
   'extra_float_digits=3',
   'bytea_output=hex',
+  'standard_conforming_strings=on',
   'default_transaction_read_only=on',
 ];
 
@@ -76,6 +83,8 @@ const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown 
 
 /** Rows handed to the engine at once (one query returns up to a chunk; this bounds batches). */
 const BATCH_ROWS = 5000;
+/** ... or bytes of them (wide rows). */
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -101,6 +110,8 @@ export class PostgresSource implements Source {
   private pool?: pg.Pool;
   private readonly clock: WallClock;
   private readonly columnsOf = new Map<string, Map<string, string>>();
+  /** The database's text is checked for UTF-8 only when the server does not (SQL_ASCII). */
+  private checkUtf8 = true;
 
   constructor(private readonly options: SourceOptions) {
     const { server, database } = describeUrl(options.url);
@@ -128,7 +139,13 @@ export class PostgresSource implements Source {
     this.pool.on('error', () => undefined);
     try {
       const client = await this.pool.connect();
-      client.release();
+      try {
+        // The encoder checks text from a SQL_ASCII database (which the server does not convert).
+        const enc = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
+        this.checkUtf8 = enc !== 'UTF8';
+      } finally {
+        client.release();
+      }
     } catch (err) {
       throw new UserError(`cannot connect to PostgreSQL at ${this.origin.server}/${this.origin.database}: ${redact((err as Error).message || String((err as NodeJS.ErrnoException).code))}`, { cause: err });
     }
@@ -204,28 +221,50 @@ export class PostgresSource implements Source {
     for (const name of [...opts.exclude, ...opts.casts.keys()]) {
       if (!all.has(name)) throw new UserError(`${tableName(table)} has no column ${name} (named in --exclude-columns or --cast)`);
     }
-    const keys = await this.query<{ name: string; primary: string; cols: string }>(
+    const keys = await this.query<{ name: string; primary: string; cols: string; not_null: string }>(
       `SELECT i.indexrelid::regclass::text AS name, i.indisprimary::text AS primary,
-              json_agg(a.attname ORDER BY k.ord)::text AS cols
+              json_agg(a.attname ORDER BY k.ord)::text AS cols, bool_and(a.attnotnull)::text AS not_null
        FROM pg_index i
        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
        WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
          AND k.ord <= i.indnkeyatts
        GROUP BY i.indexrelid, i.indisprimary
-       HAVING bool_and(a.attnotnull)
        ORDER BY i.indisprimary DESC, count(*), 1`,
       [oid],
     );
     const estimate = Number(oidRows[0].reltuples);
-    const chosen = keys[0];
+    // The key: the primary key, else the narrowest unique index on NOT NULL columns.
+    const chosen = keys.find((k) => k.not_null === 'true');
     return {
       table,
       columns,
       key: chosen ? (JSON.parse(chosen.cols) as string[]) : [],
       keySource: chosen ? (chosen.primary === 'true' ? 'primary key' : `unique index ${chosen.name}`) : 'none',
       estimatedRows: estimate >= 0 ? estimate : undefined,
+      tableColumns: rows.map((r) => ({ name: r.attname, sqlType: r.sql_type, nullable: r.nullable === 'true' })),
+      uniqueKeys: keys.map((k) => JSON.parse(k.cols) as string[]),
     };
+  }
+
+  async nullKeyColumns(table: TableRef, columns: string[]): Promise<string[]> {
+    const tests = columns.map((c) => `${quoteIdent(c)} IS NULL`);
+    const result = await this.pool!.query({
+      text: `SELECT ${tests.join(', ')} FROM ${qualified(table)} WHERE ${tests.join(' OR ')} LIMIT 1`,
+      rowMode: 'array',
+    });
+    const row = result.rows[0] as string[] | undefined;
+    return row ? columns.filter((_, i) => row[i] === 't') : [];
+  }
+
+  async duplicateKey(table: TableRef, columns: string[]): Promise<DuplicateKey | undefined> {
+    const cols = columns.map(quoteIdent);
+    const result = await this.pool!.query({
+      text: `SELECT ${cols.map((c) => `${c}::text`).join(', ')}, count(*) FROM ${qualified(table)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1 LIMIT 1`,
+      rowMode: 'array',
+    });
+    const row = result.rows[0] as Array<string | null> | undefined;
+    return row ? { key: row.slice(0, columns.length), rows: Number(row[columns.length]) } : undefined;
   }
 
   /** Kind of a --cast expression, from the type PostgreSQL gives its result. */
@@ -263,7 +302,7 @@ export class PostgresSource implements Source {
   }
 
   /** The chunk's SELECT: keyset condition on the key, key order, LIMIT. */
-  chunkSql(request: ChunkRequest, forDisplay = false): { text: string; values: string[]; keyIndexes: number[] } {
+  chunkSql(request: ChunkRequest, forDisplay = false, literals = false): { text: string; values: string[]; keyIndexes: number[]; width: number } {
     const { info } = request;
     const select = info.columns.map((c) => c.selectExpr ?? quoteIdent(c.name));
     // Key values come back as extra columns unless the plain column is already selected.
@@ -274,11 +313,19 @@ export class PostgresSource implements Source {
       return select.length - 1;
     });
     const types = this.columnsOf.get(tableName(info.table));
+    const keyTypes = info.key.map((k) => {
+      const t = types?.get(k);
+      // Never compare as text (another order than the key's): a key column must exist.
+      if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
+      return t;
+    });
     const values: string[] = [];
     const tuple = (key: KeyTuple) => {
       const params = key.map((v, i) => {
+        // COPY takes no parameters: the key text as a literal (standard_conforming_strings is on).
+        if (literals) return `'${v.replace(/'/g, "''")}'::${keyTypes[i]}`;
         values.push(v);
-        return `$${values.length}::${types?.get(info.key[i]) ?? 'text'}`;
+        return `$${values.length}::${keyTypes[i]}`;
       });
       return params.length === 1 ? params[0] : `(${params.join(', ')})`;
     };
@@ -291,10 +338,57 @@ export class PostgresSource implements Source {
     if (where.length) text += ` WHERE ${where.join(' AND ')}`;
     if (keyCols.length) text += ` ORDER BY ${keyCols.join(', ')}`;
     if (request.limit !== undefined) text += ` LIMIT ${Math.floor(request.limit)}`;
-    return { text, values, keyIndexes };
+    return { text, values, keyIndexes, width: select.length };
   }
 
   async *readChunk(request: ChunkRequest): AsyncGenerator<RowBatch> {
+    if (request.limit !== undefined && request.type) yield* this.copyChunk(request, request.type);
+    else yield* this.cursorRows(request);
+  }
+
+  /**
+   * A keyset chunk through COPY (SELECT …) TO STDOUT, encoded as it streams in: the socket is read
+   * only as fast as batches are taken, and the chunk ends after the row that reaches maxBytes
+   * (the rest of the query is abandoned with its connection).
+   */
+  private async *copyChunk(request: ChunkRequest, type: NonNullable<ChunkRequest['type']>): AsyncGenerator<RowBatch> {
+    const { info } = request;
+    const { text, keyIndexes, width } = this.chunkSql(request, false, true);
+    const names = fieldNames(info.columns);
+    const columns: CopyColumn[] = info.columns.map((c, i) => ({ column: c, field: names[i], convert: this.valueConverter(c) }));
+    const encoder = new CopyRowEncoder(tableName(info.table), columns, width, keyIndexes, type, this.clock, this.checkUtf8, request.maxBytes ?? Infinity);
+    const client = await this.pool!.connect();
+    let broken: Error | undefined;
+    let finished = false;
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    try {
+      const copy = new CopyOutQuery(`COPY (${text}) TO STDOUT`, (buf, s, e) => encoder.row(buf, s, e));
+      void client.query(copy as unknown as pg.QueryConfig);
+      for (;;) {
+        const more = await copy.read(() => encoder.full);
+        if (encoder.full) break;
+        if (!more) {
+          finished = true;
+          break;
+        }
+        if (encoder.rows >= BATCH_ROWS || encoder.pos >= BATCH_BYTES) yield encoder.take();
+      }
+      if (encoder.rows) yield encoder.take();
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      // A connection that failed, or whose COPY was not read to its end, is closed.
+      client.release(broken ?? (finished ? undefined : new Error('chunk abandoned')));
+    }
+  }
+
+  /** Rows through a server-side cursor, fetched in batches bounded in rows and (by the last batches' width) in bytes. */
+  private async *cursorRows(request: ChunkRequest): AsyncGenerator<RowBatch> {
     const { text, values, keyIndexes } = this.chunkSql(request);
     const convert = this.converter(request.info);
     const client = await this.pool!.connect();
@@ -306,32 +400,29 @@ export class PostgresSource implements Source {
     };
     client.on('error', onError);
     try {
-      if (request.limit !== undefined) {
-        // A keyset chunk is bounded by its LIMIT: one query, handed on in batches.
-        const result = await client.query({ text, values, rowMode: 'array' });
-        const rows = result.rows as Array<Array<string | null>>;
-        for (let start = 0; start < rows.length; start += BATCH_ROWS) {
-          yield convert(rows.slice(start, start + BATCH_ROWS), keyIndexes);
-        }
-      } else {
-        // One pass over a table without a key: a server-side cursor, fetched batch by batch.
-        await client.query('BEGIN READ ONLY');
-        await client.query({ text: `DECLARE ferry_rows NO SCROLL CURSOR FOR ${text}`, values });
-        for (;;) {
-          const result = await client.query({ text: `FETCH ${BATCH_ROWS} FROM ferry_rows`, rowMode: 'array' });
-          if (result.rows.length === 0) break;
-          yield convert(result.rows as Array<Array<string | null>>, keyIndexes);
-        }
-        await client.query('COMMIT');
+      await client.query('BEGIN READ ONLY');
+      await client.query({ text: `DECLARE ferry_rows NO SCROLL CURSOR FOR ${text}`, values });
+      let fetch = 64;
+      let total = 0;
+      for (;;) {
+        const result = await client.query({ text: `FETCH ${fetch} FROM ferry_rows`, rowMode: 'array' });
+        if (result.rows.length === 0) break;
+        const batch = convert(result.rows as Array<Array<string | null>>, keyIndexes);
+        yield batch;
+        total += batch.bytes;
+        if (request.limit !== undefined && total >= (request.maxBytes ?? Infinity)) break;
+        const perRow = Math.max(1, batch.bytes / result.rows.length);
+        fetch = Math.max(1, Math.min(BATCH_ROWS, fetch * 4, Math.floor(BATCH_BYTES / perRow)));
       }
+      await client.query('COMMIT');
     } catch (err) {
       broken = err as Error;
       throw err;
     } finally {
-      if (!broken && request.limit === undefined) await client.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       // A connection that failed (or whose cursor was abandoned) is not given back to the pool.
       client.removeListener('error', onError);
-      client.release(broken ?? (request.limit === undefined ? true : undefined));
+      client.release(broken ?? true);
     }
   }
 

@@ -72,6 +72,30 @@ export async function* salvagedRecords(file: string, type: protobuf.Type, count:
 }
 
 /**
+ * The first `count` records of a partial file as the blocks they were written in (framed record
+ * bytes, unchanged), so that a resumed dump gets the very blocks of an uninterrupted run. `count`
+ * falls on a block boundary (checkpoints are at chunk ends, which end blocks); were it not to, the
+ * last block is cut after record `count`.
+ */
+export async function* salvagedBlocks(file: string, count: number): AsyncGenerator<{ framed: Uint8Array; records: number }> {
+  let n = 0;
+  if (n >= count) return;
+  for await (const block of completeBlocks(file)) {
+    let records = 0;
+    let end = 0;
+    for (const bytes of unframe(block)) {
+      records++;
+      end = bytes.byteOffset - block.byteOffset + bytes.length;
+      if (n + records >= count) break;
+    }
+    n += records;
+    yield { framed: end === block.length ? block : block.subarray(0, end), records };
+    if (n >= count) return;
+  }
+  if (n < count) throw new Error(`${file}: only ${n} of ${count} records could be read back`);
+}
+
+/**
  * Moves the partial files of `file` out of the way of this process's writer (whose temporary name
  * may be the same when a pid is reused) and returns their new names, best first.
  */

@@ -2,6 +2,7 @@
 // (postgres-source.ts, mssql-source.ts). A source knows its SQL, its catalog and how to turn its
 // driver's values into the row message's plain values; the engine owns planning, chunking,
 // retries, rate limits, checkpoints and dump writing.
+import type protobuf from 'protobufjs';
 import type { SourceColumn, TableRef } from './row-schema.ts';
 
 /** A key tuple as text, in key-column order (JSON-safe: it goes into the manifest's checkpoints). */
@@ -16,6 +17,22 @@ export interface TableInfo {
   keySource: string;
   /** The server's row-count estimate (statistics), if it has one. */
   estimatedRows?: number;
+  /** Every column of the table as declared (also those left out or cast), to check a --key against. */
+  tableColumns?: TableColumn[];
+  /** Column sets of the primary key and every unique index (valid, no filter, no expressions). */
+  uniqueKeys?: string[][];
+}
+
+export interface TableColumn {
+  name: string;
+  sqlType: string;
+  nullable: boolean;
+}
+
+/** A key value that more than one row holds (key columns as text), and how many rows hold it. */
+export interface DuplicateKey {
+  key: Array<string | null>;
+  rows: number;
 }
 
 /** Per-column choices from the command line. */
@@ -34,13 +51,27 @@ export interface ChunkRequest {
   upTo?: KeyTuple;
   /** At most this many rows; none = every row (one pass, for tables without a key). */
   limit?: number;
+  /**
+   * With `limit`: the chunk also ends after the row that brings its `bytes` (summed over its
+   * batches) to this many or more, so a chunk of wide rows stays bounded in memory. The cut falls
+   * on the same row every time for the same data (the dumps of a resumed run are identical).
+   */
+  maxBytes?: number;
+  /** The row message type; a source that has it may hand rows over already encoded (RowBatch.framed). */
+  type?: protobuf.Type;
 }
 
-/** A batch of converted rows; `lastKey` is the key of the batch's last row (unset without a key). */
+/**
+ * A batch of converted rows, as plain objects of the row message (`records`) or already encoded
+ * (`framed`: length-delimited row messages back to back, `ends[i]` the offset where row i ends).
+ * `lastKey` is the key of the batch's last row (unset without a key).
+ */
 export interface RowBatch {
-  records: object[];
+  records?: object[];
+  framed?: Uint8Array;
+  ends?: number[];
   lastKey?: KeyTuple;
-  /** Approximate size of the rows as read (for MB/s). */
+  /** Size of the rows as read (text length of their values): for MB/s, and for `maxBytes`. */
   bytes: number;
 }
 
@@ -78,6 +109,10 @@ export interface Source {
   splitPoints(info: TableInfo, parts: number): Promise<KeyTuple[]>;
   /** The rows of one chunk in key order, as converted batches (bounded in size). */
   readChunk(request: ChunkRequest): AsyncGenerator<RowBatch>;
+  /** The columns among `columns` holding NULL in some row (one query that stops at the first such row). */
+  nullKeyColumns(table: TableRef, columns: string[]): Promise<string[]>;
+  /** A value of `columns` that more than one row holds (one GROUP BY … HAVING count(*) > 1 query); undefined when unique. */
+  duplicateKey(table: TableRef, columns: string[]): Promise<DuplicateKey | undefined>;
   /** The SELECT a chunk runs, for the dump header's origin.query. */
   describeQuery(request: ChunkRequest): string;
   /** Whether an error is worth retrying (dropped connection, deadlock victim, timeout). */

@@ -38,16 +38,19 @@ export interface ParsedTimestamp {
 const ZERO = 48;
 const POW10 = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
 
+function digitAt(text: string, i: number): number {
+  return text.charCodeAt(i) - ZERO;
+}
+
 /** Parses ISO-like timestamp text (PostgreSQL's ISO DateStyle, SQL Server style 126); undefined if it is not one. */
 export function parseTimestampText(text: string): ParsedTimestamp | undefined {
   // Fast path for the common `YYYY-MM-DD HH:MM:SS[.f…]` without an offset (a million rows per run).
   const n = text.length;
   if (n >= 19 && n <= 29 && text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && (n === 19 || text.charCodeAt(19) === 46)) {
-    const d = (i: number) => text.charCodeAt(i) - ZERO;
     let nanos = 0;
     let ok = true;
     for (let i = 20; i < n; i++) {
-      const c = d(i);
+      const c = digitAt(text, i);
       if (c < 0 || c > 9) {
         ok = false;
         break;
@@ -56,9 +59,9 @@ export function parseTimestampText(text: string): ParsedTimestamp | undefined {
     }
     if (ok && (n === 19 || n > 20)) {
       nanos *= POW10[n - 20 < 0 ? 9 : n - 20];
-      const y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-      const days = daysFromCivil(y, d(5) * 10 + d(6), d(8) * 10 + d(9));
-      const wallSeconds = days * 86400 + (d(11) * 10 + d(12)) * 3600 + (d(14) * 10 + d(15)) * 60 + d(17) * 10 + d(18);
+      const y = digitAt(text, 0) * 1000 + digitAt(text, 1) * 100 + digitAt(text, 2) * 10 + digitAt(text, 3);
+      const days = daysFromCivil(y, digitAt(text, 5) * 10 + digitAt(text, 6), digitAt(text, 8) * 10 + digitAt(text, 9));
+      const wallSeconds = days * 86400 + (digitAt(text, 11) * 10 + digitAt(text, 12)) * 3600 + (digitAt(text, 14) * 10 + digitAt(text, 15)) * 60 + digitAt(text, 17) * 10 + digitAt(text, 18);
       if (Number.isFinite(wallSeconds)) return { wallSeconds, nanos: n === 19 ? 0 : nanos };
     }
   }

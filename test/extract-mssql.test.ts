@@ -16,6 +16,8 @@ import {
   mssqlChunkSql,
   mssqlColumn,
   mssqlConfig,
+  mssqlDuplicateKeySql,
+  mssqlNullKeySql,
   mssqlSplitSql,
   mssqlValueConverter,
 } from '../extract/mssql-source.ts';
@@ -77,6 +79,30 @@ describe('mssql source: generated T-SQL', () => {
     expect(q.text).toContain('[At] > CONVERT(datetime2(7), @a0, 126)');
     expect(q.text).toContain('[Hash] > CONVERT(binary(16), @a1, 1)');
     expect(q.offsetIndexes).toEqual([-1, 3, -1]);
+  });
+
+  it('carries float and real keys with 17 significant digits (style 3), so keyset paging neither skips nor repeats rows', () => {
+    const cols = [
+      { name: 'Score', sqlType: 'float', nullable: false, ordinal: 1, kind: 'double' as const },
+      { name: 'Weight', sqlType: 'real', nullable: false, ordinal: 2, kind: 'float' as const },
+    ];
+    const q = mssqlChunkSql({ info: info(['Score', 'Weight'], cols), after: ['1.0000000000000002E+000', '3.40282347E+38'], limit: 100 }, ['float', 'real']);
+    expect(q.text).toBe(
+      'SELECT TOP (100) [Score], [Weight], CONVERT(nvarchar(40), [Score], 3), CONVERT(nvarchar(40), [Weight], 3) FROM [dbo].[Order]]Lines] ' +
+        'WHERE (([Score] > CAST(@a0 AS float)) OR ([Score] = CAST(@a0 AS float) AND [Weight] > CAST(@a1 AS real))) ORDER BY [Score], [Weight]',
+    );
+    expect(q.text).not.toMatch(/CONVERT\(nvarchar\(max\), \[(Score|Weight)\]\)/);
+    // Part bounds travel the same way.
+    expect(mssqlSplitSql(table, ['Score'], ['float'])).toContain('SELECT bucket, CONVERT(nvarchar(40), [Score], 3) FROM r');
+  });
+
+  it('checks a --key with one query each: NULLs (stopping at the first) and a duplicated value (GROUP BY … HAVING)', () => {
+    expect(mssqlNullKeySql(table, ['Code', 'Ver]'])).toBe(
+      'SELECT TOP (1) CASE WHEN [Code] IS NULL THEN 1 ELSE 0 END, CASE WHEN [Ver]]] IS NULL THEN 1 ELSE 0 END FROM [dbo].[Order]]Lines] WHERE [Code] IS NULL OR [Ver]]] IS NULL',
+    );
+    expect(mssqlDuplicateKeySql(table, ['Code', 'At'], ['nvarchar(20)', 'datetime2(3)'])).toBe(
+      'SELECT TOP (1) CONVERT(nvarchar(max), [Code]), CONVERT(nvarchar(40), [At], 126), COUNT_BIG(*) FROM [dbo].[Order]]Lines] GROUP BY [Code], [At] HAVING COUNT_BIG(*) > 1',
+    );
   });
 
   it('reads a table without a key in one pass, and splits keyed tables into ranges with NTILE', () => {

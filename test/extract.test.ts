@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DumpReader, DumpWriter, verifyPath } from '../dumps/index.ts';
 import { EXTRACT_DEFAULTS, runExtract } from '../extract/engine.ts';
-import { createLegacyDb, readPlain, type LegacyDb } from './extract-helpers.ts';
+import pg from 'pg';
+import { createLegacyDb, pgUrl, readPlain, withDatabase, type LegacyDb } from './extract-helpers.ts';
 import { runFerry, tempDir } from './helpers.ts';
 
 let db: LegacyDb;
@@ -243,6 +244,109 @@ describe('ferry extract from PostgreSQL', () => {
     expect(onePass.code, onePass.stderr).toBe(0);
     const rows = await readPlain(path.join(out, 'public.audit_log.pb.gz'));
     expect(rows.map((r) => r.what).sort()).toEqual(expected.map((e) => e.what).sort());
+  });
+
+  it('checks a --key before reading anything: its columns must exist, hold no NULLs and identify one row', async () => {
+    await db.query(`
+      CREATE TABLE key_checks (code text, version integer NOT NULL, seen timestamp NOT NULL, note text);
+      INSERT INTO key_checks SELECT 'c' || (g % 50), g / 50, timestamp '2020-01-01' + (g / 3) * interval '1 second', 'note ' || g
+        FROM generate_series(1, 300) g;
+      INSERT INTO key_checks VALUES (NULL, 99, '2021-01-01', 'no code');
+    `);
+    const out = await tempDir('ferry-extract-keycheck-');
+    const extract = (...args: string[]) => runFerry(['extract', '--from', db.url, '--tables', 'key_checks', '--out', out, '--schemas-out', out, '--chunk-rows', '7', ...args]);
+    const noDumps = async () => expect((await readdir(out)).filter((f) => f.endsWith('.pb.gz'))).toEqual([]);
+
+    // A column that does not exist (PostgreSQL would otherwise have compared the key as text).
+    const unknown = await extract('--key', 'key_checks=kode');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^ferry: --key 'public\.key_checks=kode': table public\.key_checks has no column kode \(its columns: code, version, seen, note\)$/m);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+    const wrongCase = await extract('--key', 'key_checks=Version');
+    expect(wrongCase.code).toBe(1);
+    expect(wrongCase.stderr).toContain('has no column Version (did you mean version? (names are case-sensitive))');
+
+    // A nullable column with NULLs: WHERE key > last never returns those rows.
+    const nulls = await extract('--key', 'key_checks=code,version');
+    expect(nulls.code).toBe(1);
+    expect(nulls.stderr).toMatch(/^ferry: --key 'public\.key_checks=code,version': column code of public\.key_checks is NULL in some rows, .*--no-key$/m);
+
+    // A duplicated value: rows sharing it across a chunk boundary would be skipped.
+    const dup = await extract('--key', 'key_checks=seen');
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(/^ferry: --key 'public\.key_checks=seen': the key is not unique in public\.key_checks \([23] rows have \(seen\) = \(20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\)\), .*add columns until the key identifies one row \(--key 'public\.key_checks=seen,<column>'\), or read the table in one pass with --no-key$/m);
+    const dupPair = await extract('--key', 'key_checks=seen,version');
+    expect(dupPair.code).toBe(1);
+    expect(dupPair.stderr).toContain('the key is not unique in public.key_checks');
+    await noDumps();
+
+    // A nullable column without NULLs whose values are unique is a key; so is (seen, code) here.
+    const expected = await db.query<{ note: string }>('SELECT note FROM key_checks ORDER BY note');
+    const ok = await extract('--key', 'key_checks=note');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await readPlain(path.join(out, 'public.key_checks.pb.gz'))).map((r) => r.note)).toEqual(expected.map((e) => e.note));
+    await db.query('UPDATE key_checks SET code = \'none\' WHERE code IS NULL');
+    const pair = await extract('--key', 'key_checks=seen,code');
+    expect(pair.code, pair.stderr).toBe(0);
+    expect(await readPlain(path.join(out, 'public.key_checks.pb.gz'))).toHaveLength(301);
+
+    // A --key that overrides a table's own key is checked as well, and the error names the way back.
+    const members = await runFerry(['extract', '--from', db.url, '--tables', 'members', '--out', out, '--schemas-out', out, '--key', 'members=joined,nope']);
+    expect(members.code).toBe(1);
+    expect(members.stderr).toContain("--key 'public.members=joined,nope': table public.members has no column nope");
+  });
+
+  it('ends a chunk by bytes as well as rows, so wide rows stay bounded in memory; every row once, in order, exact', async () => {
+    await db.query(`
+      CREATE TABLE wide_rows (id integer PRIMARY KEY, doc text NOT NULL, blob bytea, note text);
+      INSERT INTO wide_rows SELECT g, repeat(E'back\\\\slash \\t tab \\n line ' || g || ' ', 20000), decode(repeat(md5(g::text), 8000), 'hex'),
+        CASE WHEN g % 2 = 0 THEN E'\\\\N is not NULL' END
+        FROM generate_series(1, 40) g;
+    `);
+    const out = await tempDir('ferry-extract-wide-');
+    const r = await runFerry(['extract', '--from', db.url, '--tables', 'wide_rows', '--out', out, '--schemas-out', out, '--chunk-mb', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = await readPlain(path.join(out, 'public.wide_rows.pb.gz'));
+    const expected = await db.query<{ id: number; doc: string; blob: string; note: string | null }>(
+      `SELECT id, doc, replace(encode(blob, 'base64'), E'\\n', '') AS blob, note FROM wide_rows ORDER BY id`,
+    );
+    expect(rows.length).toBe(40);
+    expect(rows[0].doc).toContain('back\\slash \t tab \n line 1 ');
+    expect(rows[1].note).toBe('\\N is not NULL');
+    expect(rows[0].note).toBeNull();
+    for (let i = 0; i < expected.length; i++) expect(rows[i]).toEqual(expected[i]);
+    // A row holds ~0.9 MB of text: a 2 MiB chunk ends after its third row (not after 50,000 rows).
+    const manifest = JSON.parse(await readFile(path.join(out, 'extract-manifest.json'), 'utf8'));
+    const cp = manifest.tables[0].parts[0].checkpoints.at(-1);
+    expect(cp.chunk).toBe(14);
+    expect(manifest.settings.chunkBytes).toBe(2 * 1024 * 1024);
+    const reader = await DumpReader.open(path.join(out, 'public.wide_rows.pb.gz'));
+    expect(reader.header.properties.chunk_bytes).toBe(String(2 * 1024 * 1024));
+    await reader.close();
+  });
+
+  it('reads text as UTF-8 from LATIN1 and SQL_ASCII databases too (the session asks for UTF-8)', async () => {
+    const admin = new pg.Client({ connectionString: pgUrl() });
+    await admin.connect();
+    const names = { LATIN1: `${db.name}_latin1`, SQL_ASCII: `${db.name}_ascii` };
+    try {
+      for (const [encoding, name] of Object.entries(names)) {
+        await admin.query(`CREATE DATABASE ${name} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+        const c = new pg.Client({ connectionString: withDatabase(pgUrl(), name), client_encoding: 'UTF8' });
+        await c.connect();
+        await c.query(`CREATE TABLE t (id integer PRIMARY KEY, s text)`);
+        await c.query(`INSERT INTO t VALUES (1, 'Mitä kuuluu, Åsa?'), (2, 'tab\there')`);
+        await c.end();
+        const out = await tempDir('ferry-extract-enc-');
+        const r = await runFerry(['extract', '--from', withDatabase(pgUrl(), name), '--tables', 't', '--out', out, '--schemas-out', out]);
+        expect(r.code, r.stderr).toBe(0);
+        const rows = (await readPlain(path.join(out, 'public.t.pb.gz'))).map((x) => x.s);
+        expect(rows.slice(0, 2), encoding).toEqual(['Mitä kuuluu, Åsa?', 'tab\there']);
+      }
+    } finally {
+      for (const name of Object.values(names)) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 
   it('refuses NULL arrays (a repeated field cannot tell NULL from empty) and says how to go on', async () => {
