@@ -8,6 +8,7 @@ import { redact } from '../lib/redact.ts';
 
 interface ExtractFlags {
   from?: string;
+  shard?: string;
   tables: string[];
   exclude: string[];
   excludeColumns: string[];
@@ -48,6 +49,7 @@ export function registerExtract(program: Command): void {
     .option('--chunk-mb <n>', 'a chunk also ends once its rows hold N MiB (bounds memory for wide rows)', (v) => int(v, '--chunk-mb', 1), EXTRACT_DEFAULTS.chunkBytes / 1024 / 1024)
     .option('--max-rows-per-second <n>', 'read at most N rows per second over all tables', (v) => int(v, '--max-rows-per-second', 1))
     .option('--resume', 'continue the run recorded in --out (after a crash, a kill or a failure)')
+    .option('--shard <i/n>', 'extract only every n-th selected table (by name), from 0-based i: run n copies into the same --out')
     .option('--restart', 'start over even though --out holds an unfinished run (its progress is discarded)')
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--source-timezone <tz>', 'time zone of the source\'s zone-less datetimes (IANA name)', EXTRACT_DEFAULTS.sourceTimezone)
@@ -76,6 +78,7 @@ export function registerExtract(program: Command): void {
           maxRowsPerSecond: flags.maxRowsPerSecond,
           resume: Boolean(flags.resume),
           restart: Boolean(flags.restart),
+          shard: flags.shard,
           sourceTimezone: flags.sourceTimezone,
           isolation: flags.isolation,
           statementTimeoutMs: flags.statementTimeout * 1000,

@@ -10,7 +10,8 @@ import protobuf from 'protobufjs';
 import { DumpWriter, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
-import { MANIFEST_FILE, ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
+import { parseShardSpec, type Shard } from '../lib/shard.ts';
+import { ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
 import { PostgresSource } from './postgres-source.ts';
 import { generateTableSchema, headerColumns, type TableRef, type TableSchema } from './row-schema.ts';
 import { claimPartials, removeAll, salvagedBlocks } from './salvage.ts';
@@ -38,6 +39,8 @@ export interface ExtractOptions {
   resume: boolean;
   /** Start over even though --out holds an unfinished run. */
   restart?: boolean;
+  /** "i/n": extract only every n-th table (by name) of the selection; n copies cover all of it. */
+  shard?: string;
   sourceTimezone: string;
   isolation?: string;
   statementTimeoutMs: number;
@@ -139,8 +142,10 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   }
   const out = path.resolve(opts.out);
   await ensureDir(out, '--out');
-  const previous = await ManifestStore.load(out);
-  if (opts.resume && !previous) throw new UserError(`--resume: ${out} holds no ${MANIFEST_FILE} to continue from; run without --resume`);
+  const shard = parseShardSpec(opts.shard);
+  const manifestFile = ManifestStore.fileIn(out, shard?.suffix);
+  const previous = await ManifestStore.load(out, shard?.suffix);
+  if (opts.resume && !previous) throw new UserError(`--resume: ${out} holds no ${path.basename(manifestFile)} to continue from; run without --resume`);
   const progressed = previous?.data.tables.some((t) => t.parts.some((p) => p.status === 'done' || p.checkpoints.length > 0));
   if (!opts.resume && !opts.restart && previous && previous.data.status !== 'complete' && progressed) {
     throw new UserError(`${out} holds an unfinished extract (${previous.data.status}): continue it with --resume, start over with --restart, or choose another --out`);
@@ -166,14 +171,14 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   let store: ManifestStore | undefined;
   try {
     await source.connect();
-    const planned = await plan(source, settings);
+    const planned = shardTables(await plan(source, settings), shard);
     if (opts.resume && previous) {
       store = previous;
       checkSamePlan(store.data, planned);
       store.data.status = 'running';
       delete store.data.error;
     } else {
-      store = new ManifestStore(path.join(out, MANIFEST_FILE), {
+      store = new ManifestStore(manifestFile, {
         version: 1,
         tool: 'ferry extract',
         status: 'running',
@@ -214,6 +219,17 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   } finally {
     await source.close();
   }
+}
+
+/**
+ * --shard i/n: every copy plans the same tables (sorted by name) and takes every n-th, whole: key
+ * ranges are computed from the data, which may move on a live replica between the copies' starts,
+ * so they are split (--parts) only inside a shard, never across shards.
+ */
+function shardTables(planned: PlannedTable[], shard: Shard | undefined): PlannedTable[] {
+  if (!shard) return planned;
+  const names = planned.map((p) => tableName(p.info.table)).sort();
+  return planned.filter((p) => names.indexOf(tableName(p.info.table)) % shard.count === shard.index);
 }
 
 interface PlannedTable {

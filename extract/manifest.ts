@@ -111,8 +111,13 @@ export class ManifestStore {
     readonly data: ExtractManifest,
   ) {}
 
-  static async load(dir: string): Promise<ManifestStore | undefined> {
-    const file = path.join(dir, MANIFEST_FILE);
+  /** The manifest of a run, or of one shard's run (`extract-manifest.shard-i-of-n.json`). */
+  static fileIn(dir: string, shardSuffix = ''): string {
+    return path.join(dir, MANIFEST_FILE.replace(/\.json$/, `${shardSuffix}.json`));
+  }
+
+  static async load(dir: string, shardSuffix = ''): Promise<ManifestStore | undefined> {
+    const file = ManifestStore.fileIn(dir, shardSuffix);
     let text: string;
     try {
       text = await readFile(file, 'utf8');

@@ -210,6 +210,27 @@ describe('ferry extract from PostgreSQL', () => {
     await reader.close();
   });
 
+  it('--shard i/n: n copies into one --out extract each selected table once, each with its own manifest', async () => {
+    const out = await tempDir('ferry-extract-shards-');
+    const args = ['extract', '--from', db.url, '--tables', 'order_lines,members', '--out', out, '--schemas-out', out, '--json'];
+    const runs = [];
+    for (const shard of ['0/2', '1/2']) {
+      const r = await runFerry([...args, '--shard', shard]);
+      expect(r.code, r.stderr).toBe(0);
+      runs.push(JSON.parse(r.stdout) as { manifest: string; tables: Array<{ table: string; rows: number }> });
+    }
+    // Tables by name, every 2nd: members to shard 0, order_lines to shard 1.
+    expect(runs.map((r) => r.tables.map((t) => t.table))).toEqual([['public.members'], ['public.order_lines']]);
+    expect(runs.map((r) => path.basename(r.manifest))).toEqual(['extract-manifest.shard-0-of-2.json', 'extract-manifest.shard-1-of-2.json']);
+    expect((await readdir(out)).filter((f) => f.endsWith('.pb.gz')).sort()).toEqual(['public.members.pb.gz', 'public.order_lines.pb.gz']);
+    const lines = await readPlain(path.join(out, 'public.order_lines.pb.gz'));
+    expect(lines).toEqual(await db.query('SELECT order_id, line_no, product, qty::text AS qty FROM order_lines ORDER BY order_id, line_no'));
+    // Each shard resumes from its own manifest.
+    const again = await runFerry([...args, '--shard', '1/2', '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { tables: Array<{ table: string }> }).tables.map((t) => t.table)).toEqual(['public.order_lines']);
+  });
+
   it('refuses an unsupported column type with the table, the column and the ways out, which then work', async () => {
     const out = await tempDir('ferry-extract-unsupported-');
     const r = await runFerry(['extract', '--from', db.url, '--tables', 'places', '--out', out, '--schemas-out', out]);
