@@ -11,7 +11,7 @@ import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { redact } from '../lib/redact.ts';
 import { CheckpointFile } from './checkpoint-file.ts';
-import { eventBatches, listEventDumps, parseShard, type EventBatch } from './event-batches.ts';
+import { eventBlocks, listEventDumps, parseShard, type EventBlock } from './event-batches.ts';
 import { ChannelLostError, MessageStatus, RabbitmqConnectError, RabbitmqSink, type AmqpMessage, type WriteOutcome } from './rabbitmq-sink.ts';
 import { checkExchange, declareTopology, type RabbitmqQueue } from './rabbitmq-topology.ts';
 
@@ -111,6 +111,8 @@ interface Entry {
   toRecord: number;
   events: EventRecord[];
   messages: AmqpMessage[];
+  /** 0 … messages.length - 1: what a first publication of the whole batch sends. */
+  indexes: number[];
   bytes: number;
   /** Per message: confirmed (acked, or returned and skipped by policy). */
   done: Uint8Array;
@@ -175,7 +177,7 @@ class RabbitmqSeeder {
       this.progress = new SeedProgress({ label: `seed rabbitmq → ${o.exchange}`, unit: 'events', total, quiet: o.quiet }, () => this.liveState());
       if (!this.checkpoint.complete) {
         await this.save();
-        await this.publishAll(eventBatches(o.in, { batchSize: o.batchSize, resumeFrom: this.startPositions, includeBlock }));
+        await this.publishAll(eventBlocks(o.in, { resumeFrom: this.startPositions, includeBlock }));
         this.checkpoint.complete = true;
         await this.save();
       }
@@ -280,38 +282,71 @@ class RabbitmqSeeder {
 
   // ── publishing ────────────────────────────────────────────────────────────
 
-  private async publishAll(batches: AsyncIterable<EventBatch>): Promise<void> {
-    const { window } = this.options;
-    for await (const batch of batches) {
-      if (this.options.signal?.aborted) break;
-      const entry = this.encode(batch);
-      // Room in the window: published but not yet on disk as confirmed, plus this batch.
-      await this.until(() => this.published === this.durable || this.published - this.durable + entry.messages.length <= window);
-      this.entries.push(entry);
-      this.published += entry.messages.length;
-      await this.publish(entry, entry.messages.map((_, i) => i));
+  private async publishAll(blocks: AsyncIterable<EventBlock>): Promise<void> {
+    const { batchSize } = this.options;
+    // eventBlocks decodes each envelope straight from the wire (decodeEnvelope) and inflates the
+    // next block while this one is published. A batch holds consecutive records of one file only
+    // (it goes on over a block boundary when the next block follows on), so "up to toRecord" is a
+    // true position.
+    let events: EventRecord[] = [];
+    let from = 0;
+    let current: EventBlock | undefined;
+    reading: for await (const block of blocks) {
+      if (events.length && (block.file !== current!.file || block.fromRecord !== from + events.length)) {
+        if (!(await this.send(current!, from, events))) break;
+        events = [];
+      }
+      if (!events.length) from = block.fromRecord;
+      current = block;
+      for (const event of block.events()) {
+        events.push(event);
+        if (events.length >= batchSize) {
+          if (!(await this.send(block, from, events))) break reading;
+          from += events.length;
+          events = [];
+        }
+      }
     }
+    if (events.length) await this.send(current!, from, events);
     await this.until(() => this.entries.length === 0 && this.durable === this.confirmed && !this.saving);
     if (this.options.signal?.aborted) {
       throw new UserError(`interrupted after ${this.confirmed} confirmed events; checkpoint ${this.options.checkpoint} is saved: run again with --resume to continue`);
     }
   }
 
-  private encode(batch: EventBatch): Entry {
+  /** Publishes one batch once the window has room for it; false once aborted (nothing sent). */
+  private async send(block: EventBlock, fromRecord: number, events: EventRecord[]): Promise<boolean> {
+    if (this.options.signal?.aborted) return false;
+    const { window } = this.options;
+    const entry = this.encode(block, fromRecord, events);
+    // Room in the window: published but not yet on disk as confirmed, plus this batch.
+    await this.until(() => this.published === this.durable || this.published - this.durable + entry.messages.length <= window);
+    this.entries.push(entry);
+    this.published += entry.messages.length;
+    await this.publish(entry, entry.indexes);
+    return true;
+  }
+
+  private encode(block: EventBlock, fromRecord: number, events: EventRecord[]): Entry {
     const { payload, maxMessageBytes } = this.options;
-    const messages = batch.events.map((event, i) => {
-      const message = toAmqpMessage(event, batch.root, payload);
+    const messages = new Array<AmqpMessage>(events.length);
+    const indexes = new Array<number>(events.length);
+    let bytes = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      const message = toAmqpMessage(event, block.root, payload);
       if (message.content.length > maxMessageBytes) {
         throw new SeedEventError(
-          `event ${event.id} (${event.type}) in ${batch.file} record ${batch.fromRecord + i} is ${message.content.length} bytes, over the ${maxMessageBytes}-byte message size limit (--max-message-bytes, the broker's max_message_size): raise both, or make the transform produce a smaller payload`,
-          { file: batch.file, record: batch.fromRecord + i, eventId: event.id },
+          `event ${event.id} (${event.type}) in ${block.file} record ${fromRecord + i} is ${message.content.length} bytes, over the ${maxMessageBytes}-byte message size limit (--max-message-bytes, the broker's max_message_size): raise both, or make the transform produce a smaller payload`,
+          { file: block.file, record: fromRecord + i, eventId: event.id },
         );
       }
-      return message;
-    });
+      messages[i] = message;
+      indexes[i] = i;
+      bytes += message.content.length;
+    }
     return {
-      file: batch.file, fromRecord: batch.fromRecord, toRecord: batch.toRecord, events: batch.events, messages,
-      bytes: messages.reduce((s, m) => s + m.content.length, 0),
+      file: block.file, fromRecord, toRecord: fromRecord + events.length, events, messages, indexes, bytes,
       done: new Uint8Array(messages.length), remaining: messages.length, nackAttempts: 0,
     };
   }
@@ -546,7 +581,7 @@ class RabbitmqSeeder {
 export function toAmqpMessage(event: EventRecord, root: protobuf.Root, payload: PayloadEncoding): AmqpMessage {
   const content = payload === 'json'
     ? Buffer.from(JSON.stringify(decodePayload(root, event)))
-    : Buffer.from(event.payload.buffer, event.payload.byteOffset, event.payload.byteLength);
+    : event.payload instanceof Buffer ? event.payload : Buffer.from(event.payload.buffer, event.payload.byteOffset, event.payload.byteLength);
   return {
     routingKey: event.type,
     content,
@@ -555,7 +590,7 @@ export function toAmqpMessage(event: EventRecord, root: protobuf.Root, payload: 
       mandatory: true,
       messageId: event.id,
       type: event.type,
-      timestamp: event.occurredAt ? isoToTimestamp(event.occurredAt).seconds : undefined,
+      timestamp: event.occurredAt ? epochSeconds(event.occurredAt) : undefined,
       contentType: payload === 'json' ? 'application/json' : 'application/x-protobuf',
       appId: 'ferry',
       headers: {
@@ -570,6 +605,16 @@ export function toAmqpMessage(event: EventRecord, root: protobuf.Root, payload: 
       },
     },
   };
+}
+
+/**
+ * Whole seconds since the epoch of an ISO-8601 time: Date.parse reads the envelope's own form
+ * (timestampToIso) directly, a third of isoToTimestamp's cost per message; anything it cannot read
+ * goes through isoToTimestamp, which says what is wrong.
+ */
+function epochSeconds(iso: string): number {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? isoToTimestamp(iso).seconds : Math.floor(ms / 1000);
 }
 
 class SeedProgress extends Progress {

@@ -134,7 +134,8 @@ export class RabbitmqSink {
     if (remaining === 0) settle(outcome);
     const { exchange } = this.options;
     for (let i = 0; i < messages.length; i++) {
-      await this.ready(target);
+      // Only a blocked connection costs an await: one per message was a tenth of the CPU time.
+      if (target.closed || target.connection.closed || target.connection.blocked) await this.ready(target);
       const message = messages[i];
       const index = i;
       const ok = target.channel.publish(exchange, message.routingKey, message.content, message.options, (err) => {
