@@ -582,7 +582,10 @@ const LOOKBACK_RUNS = 8;
  * statements on different tables may run in another order than their events.
  */
 export function planSteps(ops: readonly EncodedOp[]): Step[] {
-  const order: Step[] = [];
+  // Runs execute in the order they were opened, each with all its steps: an insert with a new column
+  // set that joins an earlier run must run there, before the deletes it was found to commute with,
+  // not after everything planned so far.
+  const order: Run[] = [];
   const runsOf = new Map<TableInfo, Run[]>();
   for (const op of ops) {
     let runs = runsOf.get(op.table);
@@ -607,12 +610,12 @@ export function planSteps(ops: readonly EncodedOp[]): Step[] {
         target.updateAt = new Map();
       }
       runs.push(target);
+      order.push(target);
     }
     let step = target.steps.get(op.shape);
     if (!step) {
       step = { kind: op.kind, table: op.table, ops: [] } as Step;
       target.steps.set(op.shape, step);
-      order.push(step);
     }
     if (op.kind === 'insert') {
       if (target.projections) for (const p of target.projections.values()) addProjection(p, op);
@@ -635,7 +638,7 @@ export function planSteps(ops: readonly EncodedOp[]): Step[] {
     }
     (step.ops as EncodedOp[]).push(op);
   }
-  return order;
+  return order.flatMap((run) => [...run.steps.values()]);
 }
 
 /** Whether applying `op` before the (earlier) operations of `run` gives the same table. */
