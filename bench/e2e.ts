@@ -202,7 +202,10 @@ async function rawPublish(url: string, topology: { exchange: string; queues: Arr
 /** Every `step`-th event of the run's event dumps as the AMQP message ferry sends for it. */
 async function sampleMessages(eventsDir: string, wanted: number): Promise<AmqpMessage[]> {
   const files = (await readdir(eventsDir)).filter((f) => f.endsWith('.pb.gz')).sort();
-  const readers = await Promise.all(files.map((f) => DumpReader.open(path.join(eventsDir, f))));
+  const opened = await Promise.all(files.map((f) => DumpReader.open(path.join(eventsDir, f))));
+  // Event dumps only (a transform run may also leave rejects.pb.gz there).
+  const readers = opened.filter((r) => r.header.kind === 'EVENTS');
+  await Promise.all(opened.filter((r) => !readers.includes(r)).map((r) => r.close()));
   const count = readers.reduce((n, r) => n + r.trailer.records, 0);
   const step = Math.max(1, Math.floor(count / wanted));
   const out: AmqpMessage[] = [];
