@@ -51,6 +51,8 @@ interface TableInfo {
   shapes: Map<string, Shape>;
   /** The shape last asked for: rows of a stream usually all have the same keys. */
   lastShape?: Shape;
+  /** Primary key columns, in key order (none: no primary key). */
+  primaryKey?: ColumnInfo[];
 }
 
 /**
@@ -460,6 +462,17 @@ export class PostgresModuleSink {
       const kind: ColumnKind = r.typname === 'json' || r.typname === 'jsonb' ? 'json' : r.typname === 'bytea' ? 'bytea' : r.typname === 'bool' ? 'bool' : r.category === 'A' ? 'array' : 'other';
       table.columns.set(r.column, { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname] });
     }
+    const keys = await this.pool!.query<{ table: string; column: string }>(
+      `SELECT c.relname AS table, a.attname AS column
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+        WHERE i.indisprimary AND n.nspname = $1
+        ORDER BY c.relname, array_position(i.indkey::int2[], a.attnum)`, [this.schemaName]);
+    for (const r of keys.rows) {
+      const table = this.tables.get(r.table);
+      const column = table?.columns.get(r.column);
+      if (table && column) (table.primaryKey ??= []).push(column);
+    }
   }
 
   private async loadProgress(): Promise<ProgressRow[]> {
@@ -581,7 +594,8 @@ const LOOKBACK_RUNS = 8;
  * becomes one COPY and one DELETE. Foreign keys between a module's tables should be DEFERRABLE:
  * statements on different tables may run in another order than their events.
  */
-export function planSteps(ops: readonly EncodedOp[]): Step[] {
+export function planSteps(batchOps: readonly EncodedOp[]): Step[] {
+  const ops = foldUpdates(batchOps);
   // Runs execute in the order they were opened, each with all its steps: an insert with a new column
   // set that joins an earlier run must run there, before the deletes it was found to commute with,
   // not after everything planned so far.
@@ -639,6 +653,96 @@ export function planSteps(ops: readonly EncodedOp[]): Step[] {
     (step.ops as EncodedOp[]).push(op);
   }
   return order.flatMap((run) => [...run.steps.values()]);
+}
+
+/**
+ * An update of a row that the same batch inserted, by its primary key, is folded into that insert:
+ * the COPY carries the row as it ends up, and the UPDATE (far more work for PostgreSQL than the
+ * COPY line: a new row version and index entries) is not sent. Only when nothing in between could
+ * touch the row: a delete on the table, or an update that is not by the primary key, stops folding
+ * into the rows inserted before it. The batch's operations are not changed (a retry plans them again).
+ */
+export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
+  if (!ops.some((op) => op.kind === 'update' && op.table.primaryKey)) return ops;
+  const out: Array<EncodedOp | undefined> = ops.slice();
+  const inserted = new Map<TableInfo, Map<string, number>>();
+  let folded = 0;
+  for (let i = 0; i < out.length; i++) {
+    const op = out[i]!;
+    const pk = op.table.primaryKey;
+    if (!pk || op.kind === 'delete') {
+      inserted.delete(op.table);
+      continue;
+    }
+    if (op.kind === 'insert') {
+      const key = pk.map((c) => {
+        const v = insertedText(op, c);
+        return v === null || v === undefined ? undefined : c.normalize?.(v);
+      });
+      if (key.every((k) => k !== undefined)) {
+        let rows = inserted.get(op.table);
+        if (!rows) inserted.set(op.table, (rows = new Map()));
+        rows.set(key.join('\u0001'), i);
+      }
+      continue;
+    }
+    const at = foldTarget(op, pk, inserted.get(op.table));
+    // By the whole primary key and none of this batch's rows: it updates another row, which
+    // leaves these alone. Not by the key: it may touch any of them.
+    if (at === 'other') continue;
+    if (at === undefined) {
+      inserted.delete(op.table);
+      continue;
+    }
+    out[at] = withUpdate(out[at] as InsertOp, op);
+    out[i] = undefined;
+    folded++;
+  }
+  return folded ? out.filter((op): op is EncodedOp => op !== undefined) : ops;
+}
+
+/**
+ * The index of the insert an update can be folded into (by the whole primary key, setting no key
+ * column); 'other' when it is such an update of a row this batch did not insert; else undefined.
+ */
+function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | undefined): number | 'other' | undefined {
+  if (op.keys.length !== pk.length) return undefined;
+  const key: string[] = [];
+  for (const column of pk) {
+    const k = op.keys.indexOf(column);
+    const value = k < 0 ? null : op.values[k];
+    const n = value === null ? undefined : column.normalize?.(value);
+    if (n === undefined) return undefined;
+    key.push(n);
+  }
+  if (op.sets.some((c) => pk.includes(c))) return undefined;
+  return rows?.get(key.join('\u0001')) ?? 'other';
+}
+
+/**
+ * The insert with the update's values in its COPY line (a new line at the end of the same arena); a
+ * column the insert left to its default is added to it (another column set: another COPY step).
+ */
+function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
+  const fields = insert.arena.buf.toString('utf8', insert.start, insert.end - 1).split('\t');
+  let columns = insert.columns;
+  let shape = insert.shape;
+  for (let j = 0; j < update.sets.length; j++) {
+    const column = update.sets[j];
+    const value = update.values[update.keys.length + j];
+    const text = value === null ? '\\N' : copyEscape(value);
+    const c = columns.indexOf(column);
+    if (c >= 0) fields[c] = text;
+    else {
+      if (columns === insert.columns) columns = [...columns];
+      columns.push(column);
+      fields.push(text);
+      shape += `\u0002${column.name}`;
+    }
+  }
+  const start = insert.arena.length;
+  insert.arena.writeString(fields.join('\t') + '\n');
+  return { ...insert, columns, shape, start, end: insert.arena.length };
 }
 
 /** Whether applying `op` before the (earlier) operations of `run` gives the same table. */

@@ -9,13 +9,19 @@ const kindColumn = { name: 'kind', type: 'text', kind: 'text', quoted: 'kind', n
 const city = { name: 'city', type: 'text', kind: 'text', quoted: 'city', normalize: (t: string) => t } as const;
 const refId = { name: 'ref_id', type: 'uuid', kind: 'text', quoted: 'ref_id', normalize: (t: string) => t.toLowerCase() } as const;
 const table = { name: 'item', qualified: 'feed.item', columns: new Map(), shapes: new Map() };
+const itemId = { name: 'item_id', type: 'uuid', kind: 'text', quoted: 'item_id', normalize: (t: string) => t.toLowerCase() } as const;
+const read = { name: 'read', type: 'boolean', kind: 'bool', quoted: 'read', normalize: (t: string) => t } as const;
+const messages = { name: 'message', qualified: 'chat.message', columns: new Map(), shapes: new Map(), primaryKey: [itemId] };
 const arena = new CopyArena();
 
-function insert(columns: Array<typeof uuid | typeof kindColumn | typeof city>, values: string[]): EncodedOp {
+type Column = typeof uuid | typeof kindColumn | typeof city | typeof itemId | typeof read;
+function insert(columns: Column[], values: string[], into: object = table): EncodedOp {
   const start = arena.length;
   arena.writeString(values.join('\t') + '\n');
-  return { kind: 'insert', table, shape: columns.map((c) => c.name).join(','), columns: columns as never, arena, start, end: arena.length };
+  return { kind: 'insert', table: into as never, shape: columns.map((c) => c.name).join(','), columns: columns as never, arena, start, end: arena.length };
 }
+const update = (key: Column, value: string, set: Column, to: string | null, into: object = messages): EncodedOp =>
+  ({ kind: 'update', table: into as never, shape: `${key.name}|${set.name}`, keys: [key as never], sets: [set as never], values: [value, to] });
 const remove = (key: typeof uuid | typeof refId, value: string): EncodedOp => ({ kind: 'delete', table, shape: key.name, keys: [key as never], values: [value] });
 
 /** Applies planned steps to an in-memory table. */
@@ -28,6 +34,8 @@ function apply(steps: ReturnType<typeof planSteps>): Array<Record<string, string
         rows.push(Object.fromEntries(op.columns.map((c, i) => [c.name, fields[i]])));
       } else if (op.kind === 'delete') {
         rows = rows.filter((r) => r[op.keys[0].name] !== op.values[0]);
+      } else {
+        for (const r of rows) if (r[op.keys[0].name] === op.values[0]) r[op.sets[0].name] = op.values[1] ?? '\\N';
       }
     }
   }
@@ -48,5 +56,41 @@ describe('planSteps', () => {
     expect(rows.map((r) => r.actor_id)).toEqual(['a']);
     // Still few statements: two COPY steps in the first run, the deletes grouped.
     expect(steps.map((s) => s.kind)).toEqual(['insert', 'insert', 'delete', 'delete']);
+  });
+
+  it('folds an update of a row inserted earlier in the batch (by primary key) into its COPY line', () => {
+    const ops = [
+      insert([itemId, read, city], ['m1', 'f', 'Oulu'], messages),
+      insert([itemId, read, city], ['m2', 'f', 'Turku'], messages),
+      update(itemId, 'M1', read, 't'), // uuid keys compare case-insensitively
+      update(itemId, 'm2', city, 'Tab\there'),
+      update(itemId, 'm2', city, null),
+    ];
+    const steps = planSteps(ops);
+    expect(steps.map((s) => s.kind)).toEqual(['insert']);
+    expect(apply(steps)).toEqual([{ item_id: 'm1', read: 't', city: 'Oulu' }, { item_id: 'm2', read: 'f', city: '\\N' }]);
+  });
+
+  it('adds a column the insert left to its default when an update of the row sets it', () => {
+    const steps = planSteps([
+      insert([itemId, city], ['m1', 'Oulu'], messages),
+      insert([itemId, city], ['m2', 'Vaasa'], messages),
+      update(itemId, 'm1', read, 't'),
+    ]);
+    expect(steps.map((s) => [s.kind, s.ops.length, (s.ops[0] as { columns: Array<{ name: string }> }).columns.map((c) => c.name).join(',')]))
+      .toEqual([['insert', 1, 'item_id,city,read'], ['insert', 1, 'item_id,city']]);
+    expect(apply(steps)).toEqual([{ item_id: 'm1', city: 'Oulu', read: 't' }, { item_id: 'm2', city: 'Vaasa' }]);
+  });
+
+  it('does not fold across a delete or an update it cannot fold, nor an update of rows from earlier batches', () => {
+    const ops = [
+      insert([itemId, read], ['m1', 'f'], messages),
+      update(city as never, 'Oulu', read, 't'), // not by the primary key: may touch m1, so m1 is no longer folded into
+      update(itemId, 'm1', read, 'f'),
+      update(itemId, 'm9', read, 't'), // inserted by an earlier batch
+    ];
+    const steps = planSteps(ops);
+    expect(steps.map((s) => s.kind)).toEqual(['insert', 'update', 'update']);
+    expect(steps[2].ops).toHaveLength(2);
   });
 });
