@@ -17,7 +17,7 @@ const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'
 
 export function renderReport(title: string, steps: ReportStep[], notes: string[] = []): string {
   const t0 = Math.min(...steps.map((s) => s.startedAt));
-  const series = steps.map((step, i) => ({ name: step.name, color: COLORS[i % COLORS.length], points: ratePoints(step.samples, t0) }));
+  const series = steps.map((step, i) => ({ name: step.name, color: COLORS[i % COLORS.length], points: stepPoints(step, t0) }));
   const overview = steps.map((s) => ({ step: s.name, seconds: s.seconds.toFixed(1), ...s.figures }));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
@@ -38,6 +38,19 @@ ${htmlTable(overview)}
 ${steps.flatMap((s) => (s.tables ?? []).map((t) => `<h3>${esc(s.name)}: ${esc(t.title)}</h3>\n${htmlTable(t.rows)}`)).join('\n')}
 </body></html>
 `;
+}
+
+/** A step's throughput line; one too short for two samples is drawn at its mean rate from start to end. */
+function stepPoints(step: ReportStep, t0: number): Array<[number, number]> {
+  const points = ratePoints(step.samples, t0);
+  if (points.length >= 2 || step.seconds <= 0 || step.samples.length === 0) return points;
+  // The main unit's items: each label's last count, added up (as ratePoints does).
+  const last = new Map<string, ProgressSample>();
+  for (const sample of step.samples) if ((last.get(sample.label)?.t ?? -Infinity) <= sample.t) last.set(sample.label, sample);
+  const unit = [...last.values()].sort((a, b) => b.count - a.count)[0].unit;
+  const total = [...last.values()].filter((x) => x.unit === unit).reduce((n, x) => n + x.count, 0);
+  const start = (step.startedAt - t0) / 1000;
+  return [[start, total / step.seconds], [start + step.seconds, total / step.seconds]];
 }
 
 /**

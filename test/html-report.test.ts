@@ -36,4 +36,14 @@ describe('renderReport', () => {
     expect((axis - median(seed)) / (axis - median(transform))).toBeCloseTo(3, 1);
     expect(html).toContain('<td>seed modules</td>');
   });
+
+  it('draws a step too short for two samples at its mean rate', () => {
+    const html = renderReport('ferry demo', [
+      { name: 'extract', startedAt: T0, seconds: 0.5, figures: {}, samples: [{ label: 'dbo.Members', unit: 'rows', t: T0 + 500, count: 5000, bytes: 0 }] },
+    ]);
+    const [line] = polylines(html);
+    expect(line).toHaveLength(2);
+    expect(line[0][1]).toBe(line[1][1]); // flat: 10,000 rows/s throughout
+    expect(line[1][0]).toBeGreaterThan(line[0][0]);
+  });
 });
