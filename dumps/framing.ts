@@ -39,6 +39,22 @@ export function encodeVarint(value: number): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
+/**
+ * The offset just past the delimited record that starts at `offset` (its length prefix read in
+ * place: no object per record, for walking buffers of whole records this process framed itself).
+ */
+export function frameEnd(buf: Uint8Array, offset: number): number {
+  let len = 0;
+  let multiplier = 1;
+  let b: number;
+  do {
+    b = buf[offset++];
+    len += (b & 0x7f) * multiplier;
+    multiplier *= 128;
+  } while (b & 0x80 && offset < buf.length);
+  return offset + len;
+}
+
 /** Prefixes one message with its length. */
 export function frame(message: Uint8Array): Uint8Array {
   const prefix = encodeVarint(message.length);

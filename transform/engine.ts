@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type HeaderInit } from '../dumps/index.ts';
-import { unframe } from '../dumps/framing.ts';
+import { frameEnd, unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
 import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
@@ -403,15 +403,7 @@ async function writeFramed(writer: EventDumpWriter, result: BlockResult): Promis
   let offset = 0;
   let count = 0;
   while (offset < framed.length) {
-    let len = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = framed[offset++];
-      len += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80 && offset < framed.length);
-    offset += len;
+    offset = frameEnd(framed, offset);
     count++;
     if (offset - start >= OUTPUT_BLOCK_BYTES) {
       await writer.writeFramedBlock(framed.subarray(start, offset), count);

@@ -16,6 +16,7 @@
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { frameEnd } from '../dumps/framing.ts';
 import type { BlockResult } from './runtime.ts';
 
 export interface SortStats {
@@ -77,15 +78,7 @@ export class ExternalSorter {
     let offset = 0;
     for (let k = 0; k < result.events; k++) {
       starts[k] = offset;
-      let len = 0;
-      let shift = 0;
-      let b: number;
-      do {
-        b = framed[offset++];
-        len += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (b & 0x80);
-      offset += len;
+      offset = frameEnd(framed, offset);
     }
     starts[result.events] = offset;
     if (offset !== framed.length || fields.length !== result.events * 2) throw new Error(`sorter: block ${ordinal}/${result.block} holds ${result.events} events that do not fill its ${framed.length} bytes`);
