@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import type protobuf from 'protobufjs';
 import { DumpError, DumpReader, ENVELOPE_TYPE, listDumps, readEnvelope, timestampToIso, type EventRecord } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
+import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 
 export interface EventBatch {
@@ -404,49 +405,54 @@ function readSource(buf: Buffer, start: number, end: number): EventRecord['sourc
   return out;
 }
 
-/** google.protobuf.Timestamp as timestampToIso gives it, for seconds from 1970 to 9999 with nanos in range (else undefined). */
-function readTimestamp(buf: Buffer, start: number, end: number): string | undefined {
-  let seconds = 0;
-  let nanos = 0;
+/** The fields of a google.protobuf.Timestamp read off the wire by readWireTimestamp (reused: no object per value). */
+export const wireTimestamp = { seconds: 0, nanos: 0, nanosBytes: 0 };
+
+/**
+ * Reads a Timestamp's bytes into `wireTimestamp`: each field once, as a varint of up to 8 bytes
+ * (< 2^56; `nanosBytes` says how long the nanos one was). False for anything else (a negative value
+ * is 10 bytes long): the caller then lets protobufjs decode it, and report what is wrong.
+ */
+export function readWireTimestamp(buf: Buffer, start: number, end: number): boolean {
   let seen = 0;
   let pos = start;
+  wireTimestamp.seconds = 0;
+  wireTimestamp.nanos = 0;
+  wireTimestamp.nanosBytes = 0;
   while (pos < end) {
     const tag = buf[pos++];
     const field = tag >>> 3;
-    if (tag & 0x80 || (tag & 7) !== 0 || field < 1 || field > 2 || seen & (1 << field)) return undefined;
-    seen |= 1 << field;
-    // Up to 2^49: years up to 9999 in seconds, nanos below 10^9 (negative values are 10 bytes long).
+    if (tag & 0x80 || (tag & 7) !== 0 || field < 1 || field > 2 || seen & field) return false;
+    seen |= field;
+    const from = pos;
     let v = 0;
     let multiplier = 1;
     let b: number;
     do {
-      if (pos >= end || multiplier > 2 ** 42) return undefined;
+      if (pos >= end || multiplier > 2 ** 49) return false;
       b = buf[pos++];
       v += (b & 0x7f) * multiplier;
       multiplier *= 128;
     } while (b & 0x80);
-    if (field === 1) seconds = v;
-    else nanos = v;
+    if (field === 1) wireTimestamp.seconds = v;
+    else {
+      wireTimestamp.nanos = v;
+      wireTimestamp.nanosBytes = pos - from;
+    }
   }
-  if (seconds >= 253_402_300_800 || nanos >= 1e9) return undefined;
-  const day = Math.floor(seconds / 86_400);
-  if (day !== isoDay) {
-    isoDayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
-    isoDay = day;
-  }
-  let t = seconds - day * 86_400;
-  const hours = Math.floor(t / 3600);
-  t -= hours * 3600;
-  const minutes = Math.floor(t / 60);
-  const base = `${isoDayText}${PAD2[hours]}:${PAD2[minutes]}:${PAD2[t - minutes * 60]}`;
+  return true;
+}
+
+/** google.protobuf.Timestamp as timestampToIso gives it, for seconds from 1970 to 9999 with nanos in range (else undefined). */
+function readTimestamp(buf: Buffer, start: number, end: number): string | undefined {
+  if (!readWireTimestamp(buf, start, end)) return undefined;
+  const { seconds, nanos } = wireTimestamp;
+  if (seconds >= MAX_ISO_SECONDS || nanos >= 1e9) return undefined;
+  const base = isoSeconds(seconds);
   if (!nanos) return `${base}Z`;
   const ns = timestampToIso({ seconds: 0, nanos });
   return `${base}${ns.slice(19)}`;
 }
-
-const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
-let isoDay = NaN;
-let isoDayText = '';
 
 /** Event `record` of dump `file` (relative to `dir`): to name the event behind a failure after the fact. */
 export async function readEventAt(dir: string, file: string, record: number): Promise<EventRecord> {

@@ -8,7 +8,7 @@ import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
-import { eventBlocks, listEventDumps, parseShard, readEventAt, text } from './event-batches.ts';
+import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
 import type { ModuleDefinition, RowOp } from './module-definition.ts';
 import {
   CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
@@ -606,33 +606,11 @@ function textOrUndefined(buf: Buffer, start: number, end: number): string | unde
 
 /** A Timestamp's bytes as toObject({ longs: String, defaults: true }) gives it, or undefined when unusual. */
 function readPlainTimestamp(buf: Buffer, start: number, end: number): { seconds: string; nanos: number } | undefined {
-  let seconds = 0;
-  let nanos = 0;
-  let seen = 0;
-  let pos = start;
-  while (pos < end) {
-    const tag = buf[pos++];
-    const field = tag >>> 3;
-    if (tag & 0x80 || (tag & 7) !== 0 || field < 1 || field > 2 || seen & field) return undefined;
-    seen |= field;
-    let v = 0;
-    let multiplier = 1;
-    let b: number;
-    do {
-      if (pos >= end || multiplier > 2 ** 49) return undefined;
-      b = buf[pos++];
-      v += (b & 0x7f) * multiplier;
-      multiplier *= 128;
-    } while (b & 0x80);
-    if (field === 1) {
-      if (v > Number.MAX_SAFE_INTEGER) return undefined;
-      seconds = v;
-    } else {
-      if (multiplier > 2 ** 35) return undefined;
-      nanos = (v % 2 ** 32) | 0;
-    }
-  }
-  return { seconds: String(seconds), nanos };
+  if (!readWireTimestamp(buf, start, end)) return undefined;
+  const { seconds, nanos, nanosBytes } = wireTimestamp;
+  // int32 nanos: protobufjs keeps the low 32 bits of up to 5 bytes.
+  if (seconds > Number.MAX_SAFE_INTEGER || nanosBytes > 5) return undefined;
+  return { seconds: String(seconds), nanos: (nanos % 2 ** 32) | 0 };
 }
 
 function isTimestamp(t: protobuf.Type): boolean {

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
@@ -1001,37 +1002,15 @@ function onlyTimestampKeys(value: object): boolean {
   return true;
 }
 
-const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
-/** Seconds since 1970 below which `fastIso` applies (the year 10000). */
-const MAX_FAST_SECONDS = 253_402_300_800;
-let cachedDay = NaN;
-let cachedDayText = '';
-
-/**
- * `new Date(seconds * 1000 + ms).toISOString()` without a Date, for whole seconds from 1970 to 9999:
- * the date part is worked out once per day (a stream's timestamps are mostly close together).
- */
-function fastIso(seconds: number, ms: number): string {
-  const day = Math.floor(seconds / 86_400);
-  if (day !== cachedDay) {
-    cachedDayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
-    cachedDay = day;
-  }
-  let t = seconds - day * 86_400;
-  const hours = Math.floor(t / 3600);
-  t -= hours * 3600;
-  const minutes = Math.floor(t / 60);
-  return `${cachedDayText}${PAD2[hours]}:${PAD2[minutes]}:${PAD2[t - minutes * 60]}.${PAD3[ms]}Z`;
-}
 
 /** A decoded google.protobuf.Timestamp (seconds possibly a string or Long) as ISO-8601 UTC. */
 export function timestampText(seconds: unknown, nanos: unknown): string {
   const s = typeof seconds === 'object' && seconds !== null ? Number(String(seconds)) : Number(seconds);
   const n = Number(nanos ?? 0);
-  if (Number.isInteger(s) && s >= 0 && s < MAX_FAST_SECONDS && Number.isInteger(n) && n >= 0 && n < 1e9) {
-    if (n % 1_000_000 === 0) return fastIso(s, n / 1_000_000);
-    return `${fastIso(s, 0).slice(0, 19)}.${String(n).padStart(9, '0')}Z`;
+  if (Number.isInteger(s) && s >= 0 && s < MAX_ISO_SECONDS && Number.isInteger(n) && n >= 0 && n < 1e9) {
+    if (n % 1_000_000 === 0) return `${isoSeconds(s)}.${PAD3[n / 1_000_000]}Z`;
+    return `${isoSeconds(s)}.${String(n).padStart(9, '0')}Z`;
   }
   // Whole milliseconds (the common case) need nothing but Date's own formatting.
   if (n % 1_000_000 === 0) return new Date(s * 1000 + n / 1_000_000).toISOString();
