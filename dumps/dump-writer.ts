@@ -3,12 +3,11 @@
 // writer never leaves a file that looks like a finished dump.
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { fromDescriptorSet } from './descriptors.ts';
 import { DumpError } from './errors.ts';
 import { MAX_RECORD_BYTES, frame, unframe } from './framing.ts';
-import { encodeMember, type MemberKind } from './gzip-member.ts';
+import { encodeMember, memberCrc32, type MemberKind } from './gzip-member.ts';
 import {
   FORMAT_VERSION,
   encodeHeader,
@@ -27,6 +26,12 @@ export interface DumpWriterOptions {
   level?: number;
   /** Trailer `finishedAt`; fixed by writers whose output must be byte-identical across runs. */
   finishedAt?: string;
+  /**
+   * Blocks compressed at once on the libuv thread pool (default 1: the previous block compresses
+   * while the next is encoded). Writers that hand in whole blocks faster than one thread deflates
+   * them (transform's event dumps) pass more; the file's bytes are the same.
+   */
+  compressAhead?: number;
 }
 
 export type HeaderInit = Omit<DumpHeader, 'formatVersion' | 'createdAt' | 'properties' | 'columns' | 'primaryKey' | 'origin'> &
@@ -50,8 +55,10 @@ export class DumpWriter {
   private blocksStarted = 0;
   private offset = 0;
   private uncompressed = 0;
-  /** Compression of the previous block runs while the next one is being encoded. */
+  /** The append of the newest block (each waits for the one before, so blocks land in order). */
   private pending: Promise<void> = Promise.resolve();
+  /** Appends of blocks still compressing or being written, oldest first. */
+  private readonly inFlight: Array<Promise<void>> = [];
   private closed = false;
 
   private constructor(
@@ -81,6 +88,7 @@ export class DumpWriter {
       blockRecords: options.blockRecords ?? 50_000,
       level: options.level ?? 3,
       finishedAt: options.finishedAt,
+      compressAhead: Math.max(1, options.compressAhead ?? 1),
     });
     try {
       await w.writeMember('H', frame(encodeHeader(header)));
@@ -141,22 +149,28 @@ export class DumpWriter {
     this.blocksStarted++;
     this.records += records;
     this.uncompressed += payload.length;
-    // Wait for the previous block so that at most one compressed block is held in memory.
-    await this.pending;
     const member = encodeMember('B', payload, this.options.level);
-    this.pending = member.then(async (bytes) => {
+    member.catch(() => undefined); // reported by the append below
+    const previous = this.pending;
+    this.pending = (async () => {
+      await previous;
+      const bytes = await member;
       this.blocks.push({
         offset: this.offset,
         compressedBytes: bytes.length,
         uncompressedBytes: payload.length,
         records,
-        crc32: zlib.crc32(payload),
+        // The gzip trailer's CRC-32 is that of the block's content, which is what the index records.
+        crc32: memberCrc32(bytes),
         firstRecord,
       });
       await this.append(bytes);
-    });
-    // Surface an error now rather than at the next block; the promise stays awaited in close().
+    })();
+    // Surface an error at the next block or in close(), where the promise is awaited.
     this.pending.catch(() => undefined);
+    this.inFlight.push(this.pending);
+    // Bound the blocks held in memory: wait for the oldest beyond compressAhead.
+    while (this.inFlight.length > this.options.compressAhead) await this.inFlight.shift();
   }
 
   /** Finishes the file: last block, trailer, fsync, rename. Returns what was written. */

@@ -7,12 +7,11 @@ import { createHash, type Hash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type HeaderInit } from '../dumps/index.ts';
+import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { frameEnd, unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
 import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
-import { EventDumpWriter } from './event-dump-writer.ts';
 import { ExternalSorter, type SortStats } from './external-sort.ts';
 import {
   checkTransforms, closeAll, keyFieldsOf, loadLookups, loadTransforms, openTableDumps, parseSample, planBlocks,
@@ -200,19 +199,17 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       properties: { order, sample: options.sample ?? '', shard: shard?.text ?? '', ...properties },
     });
     const writerOptions = { finishedAt: stamp, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES, level: OUTPUT_GZIP_LEVEL };
-    const createWriter = async (name: string, init: HeaderInit) => {
-      const w = await DumpWriter.create(path.join(staging!, name), init, writerOptions);
+    const createWriterWith = async (name: string, init: HeaderInit, o: DumpWriterOptions) => {
+      const w = await DumpWriter.create(path.join(staging!, name), init, o);
       openWriters.add(w);
       return w;
     };
-    // Event dumps: the same bytes as DumpWriter, with blocks compressed concurrently.
-    const compressAhead = Math.max(2, Math.min(os.availableParallelism(), 4));
-    const createEventWriter = async (name: string, init: HeaderInit) => {
-      const w = await EventDumpWriter.create(path.join(staging!, name), init, { finishedAt: stamp, level: OUTPUT_GZIP_LEVEL, concurrency: compressAhead });
-      openWriters.add(w);
-      return w;
-    };
-    const closeWriter = async (w: DumpWriter | EventDumpWriter): Promise<DumpSummary> => {
+    const createWriter = (name: string, init: HeaderInit) => createWriterWith(name, init, writerOptions);
+    // Event dumps come as whole blocks faster than one thread deflates them: several compress at once
+    // (without it, compression ran alone after the sort: ~4 s of a 9 s ordered run on 1M events).
+    const eventWriterOptions = { finishedAt: stamp, level: OUTPUT_GZIP_LEVEL, compressAhead: Math.max(2, Math.min(os.availableParallelism(), 4)) };
+    const createEventWriter = (name: string, init: HeaderInit) => createWriterWith(name, init, eventWriterOptions);
+    const closeWriter = async (w: DumpWriter): Promise<DumpSummary> => {
       openWriters.delete(w);
       return w.close();
     };
@@ -232,7 +229,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     const showEvents = options.showEvents ?? 10;
     let rejected = 0;
     let rejectsWriter: DumpWriter | undefined;
-    let current: { input: number; writer: EventDumpWriter } | undefined;
+    let current: { input: number; writer: DumpWriter } | undefined;
     if (order === 'occurred_at' && !dryRun) sorter = new ExternalSorter({ budgetBytes: memoryMb * 1024 * 1024, tmpDir: options.tmpDir, fanIn: options.sortFanIn, blockRecords: OUTPUT_BLOCK_RECORDS, blockBytes: OUTPUT_BLOCK_BYTES });
 
     // Blocks are read (as stored: workers inflate them) a few ahead of the one handed out.
@@ -390,7 +387,7 @@ function rejectsFileName(shardSuffix: string): string {
   return REJECTS_FILE.replace(/\.pb\.gz$/, `${shardSuffix}.pb.gz`);
 }
 
-async function writeFramed(writer: EventDumpWriter, result: BlockResult): Promise<void> {
+async function writeFramed(writer: DumpWriter, result: BlockResult): Promise<void> {
   if (result.events === 0) return;
   if (result.framed.length <= OUTPUT_BLOCK_BYTES * 2) {
     await writer.writeFramedBlock(result.framed, result.events);
