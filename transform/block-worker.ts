@@ -2,7 +2,7 @@
 // sent), then turns each block it is given into encoded events.
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpError } from '../dumps/index.ts';
-import { loadTransforms } from './inputs.ts';
+import { loadLookups, loadTransforms } from './inputs.ts';
 import { TransformRuntime, type BlockTask } from './runtime.ts';
 import { serializeError, type WorkerInit } from './worker-pool.ts';
 
@@ -14,7 +14,7 @@ try {
   const runtime = new TransformRuntime({
     transforms,
     eventProtos: init.eventProtos,
-    lookups: init.lookups,
+    lookups: await loadLookups(init.lookups),
     sortFields: init.sortFields,
     maxRejectsPerBlock: init.maxRejectsPerBlock,
   });

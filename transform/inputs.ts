@@ -127,21 +127,40 @@ export function keyFieldsOf(header: DumpHeader): string[] {
   return header.primaryKey.map((k) => byName.get(k) ?? k);
 }
 
-/** Loads reference tables into memory, keyed by their primary key (see lookupKey). */
-export async function loadLookups(names: Iterable<string>, tables: Map<string, TableDumps>): Promise<Map<string, Map<string, Row>>> {
+/** A reference table and the dump files that hold it. */
+export interface LookupSource {
+  table: string;
+  files: string[];
+}
+
+export function lookupSources(names: Iterable<string>, tables: Map<string, TableDumps>): LookupSource[] {
+  return [...names].map((table) => ({ table, files: tables.get(table)!.readers.map((r) => r.file) }));
+}
+
+/**
+ * Loads reference tables into memory, keyed by their primary key (see lookupKey). Each worker
+ * loads its own copy from the dumps: a copy sent from the main thread would cost a structured
+ * clone per worker, and the main thread would keep one, each of its full collections (frequent:
+ * compressed blocks are external memory) then walking every row of it.
+ */
+export async function loadLookups(sources: readonly LookupSource[]): Promise<Map<string, Map<string, Row>>> {
   const out = new Map<string, Map<string, Row>>();
-  for (const name of names) {
-    const t = tables.get(name)!;
-    const keyFields = keyFieldsOf(t.header);
+  for (const { table, files } of sources) {
     const rows = new Map<string, Row>();
-    for (const reader of t.readers) {
-      const convert = rowConverter(reader.recordType);
-      for await (const message of reader.records()) {
-        const row = convert(message);
-        rows.set(lookupKey(keyFields.map((f) => row[f])), row);
+    for (const file of files) {
+      const reader = await DumpReader.open(file);
+      try {
+        const keyFields = keyFieldsOf(reader.header);
+        const convert = rowConverter(reader.recordType);
+        for await (const message of reader.records()) {
+          const row = convert(message);
+          rows.set(lookupKey(keyFields.map((f) => row[f])), row);
+        }
+      } finally {
+        await reader.close();
       }
     }
-    out.set(name, rows);
+    out.set(table, rows);
   }
   return out;
 }

@@ -4,13 +4,14 @@ import { Worker } from 'node:worker_threads';
 import { DumpError, type DumpLocation } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
 import type { BlockResult, BlockTask, InputSpec } from './runtime.ts';
-import type { Row } from './rows.ts';
+import type { LookupSource } from './inputs.ts';
 
 export interface WorkerInit {
   configFile: string;
   eventProtos: string[];
   inputs: InputSpec[];
-  lookups: Map<string, Map<string, Row>>;
+  /** Reference tables, which each worker loads from the dumps itself. */
+  lookups: LookupSource[];
   sortFields: boolean;
   maxRejectsPerBlock: number;
 }
