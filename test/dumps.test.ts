@@ -4,7 +4,7 @@ import { open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/prom
 import path from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
 import {
-  DumpError, DumpReader, MAX_RECORD_BYTES, parseProto, readDump, toDescriptorSet, verifyDump, writeDump, type HeaderInit,
+  DumpError, DumpReader, MAX_RECORD_BYTES, fromDescriptorSet, parseProto, readDump, toDescriptorSet, trustDumpStrings, verifyDump, writeDump, type HeaderInit,
 } from '../dumps/index.ts';
 import { frame, encodeVarint, unframe } from '../dumps/framing.ts';
 import { encodeMember } from '../dumps/gzip-member.ts';
@@ -171,6 +171,20 @@ describe('dump writer and reader', () => {
     expect(res.code).not.toBe(0);
     expect(res.stdout).toContain('partial file of an interrupted writer');
     expect(res.stderr).toContain('no dump files');
+  });
+});
+
+describe('trustDumpStrings', () => {
+  it('decodes the same strings as the verifying decoder, without its UTF-8 check', () => {
+    const proto = 'syntax = "proto3"; package t; message R { string name = 1; optional string note = 2; repeated string tags = 3; }';
+    const plain = parseProto([proto]);
+    const bytes = plain.lookupType('t.R').encode({ name: 'Åsa Lindström', note: 'Mitä kuuluu? 😀', tags: ['ä', ''] }).finish();
+    const trusted = trustDumpStrings(fromDescriptorSet(toDescriptorSet(plain))).lookupType('t.R');
+    expect(trusted.toObject(trusted.decode(bytes))).toEqual(plain.lookupType('t.R').toObject(plain.lookupType('t.R').decode(bytes)));
+    // Invalid UTF-8 (a lone continuation byte): the default decoder refuses it, the trusting one does not check.
+    const invalid = Uint8Array.from([0x0a, 0x01, 0x80]);
+    expect(() => plain.lookupType('t.R').decode(invalid)).toThrow();
+    expect(trusted.decode(invalid)).toMatchObject({ name: '\ufffd' });
   });
 });
 

@@ -2,7 +2,7 @@
 // threads (one block at a time), in the main thread (--workers 0) and in the testing helper.
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
-import { DumpError, eventSchema, fromDescriptorSet } from '../dumps/index.ts';
+import { DumpError, eventSchema, fromDescriptorSet, trustDumpStrings } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
 import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from './definition.ts';
 import { EventPayloadError, eventTime, eventTypes, payloadNormalizer } from './events.ts';
@@ -167,7 +167,7 @@ export class TransformRuntime {
   }
 
   addInput(spec: InputSpec): void {
-    const type = fromDescriptorSet(spec.descriptorSet).lookupType(spec.recordType);
+    const type = trustDumpStrings(fromDescriptorSet(spec.descriptorSet)).lookupType(spec.recordType);
     this.inputs.set(spec.ordinal, { spec, type, convert: rowConverter(type) });
   }
 
