@@ -216,8 +216,9 @@ export class EnvelopeWriter {
 
   /** The envelopes written so far, in a buffer of their own (transferable), and starts over. */
   finish(): Uint8Array {
-    const out = new Uint8Array(this.pos);
-    out.set(this.buf.subarray(0, this.pos));
+    // Not zero-filled first (every byte is copied over), and not a pooled slice: it is transferred.
+    const out = Buffer.allocUnsafeSlow(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
     this.pos = 0;
     return out;
   }
