@@ -18,6 +18,7 @@ interface TransformFlags {
   workers: number;
   maxErrors: number;
   memoryMb: number;
+  workerHeapMb?: number;
   tmpDir?: string;
   typecheck: boolean;
   show: number;
@@ -42,6 +43,7 @@ export function registerTransform(program: Command): void {
     .option('--workers <n>', `worker threads running transforms (0: in the main thread)`, (v) => count(v, '--workers'), defaultWorkers())
     .option('--max-errors <n>', 'rejected rows to tolerate (written to rejects.pb.gz); default 0 stops at the first', (v) => count(v, '--max-errors'), 0)
     .option('--memory-mb <n>', 'memory budget of --order occurred_at before spilling sorted runs to disk', (v) => count(v, '--memory-mb', 1), 128)
+    .option('--worker-heap-mb <n>', 'heap limit of each worker thread (default: 128 MB plus room for the reference tables)', (v) => count(v, '--worker-heap-mb', 16))
     .option('--tmp-dir <dir>', 'where --order occurred_at spills sorted runs (default: the OS temp folder)')
     .option('--shard <i/n>', 'transform only shard i of n of the blocks (run n copies into the same --out; outputs are named per shard)')
     .addOption(new Option('--digests', 'per event type, a digest and the first event in the summary (used by --watch)').hideHelp())
@@ -55,7 +57,7 @@ export function registerTransform(program: Command): void {
       }
       const summary = await runTransformJob({
         inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
-        workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
+        workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
         showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard, digests: opts.digests,
       });
       if (opts.json) {

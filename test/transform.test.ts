@@ -300,6 +300,18 @@ describe('ferry transform (command line)', () => {
     await expect(stat(out)).rejects.toThrow();
   });
 
+  it('a worker that runs out of its heap stops the run with one line that names --worker-heap-mb', async () => {
+    // A transform that is not pure: it keeps every row's data, so its worker's heap fills up.
+    const leak = MEMBERS_TRANSFORM.replace('const memberId', "(globalThis as any).kept ??= []; for (let i = 0; i < 2000; i++) (globalThis as any).kept.push('x'.repeat(64) + i + row.Id);\n    const memberId");
+    const cfg = await variant('leaks', { members: leak });
+    const out = path.join(work, 'out-leaks');
+    const r = await runFerry(['transform', '--in', dumps, '--out', out, '--config', cfg, '--no-typecheck', '--workers', '1', '--worker-heap-mb', '24']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^ferry: a transform worker ran out of its 24 MB heap .*--worker-heap-mb/);
+    expect(await dumpFiles(out).catch(() => [])).toEqual([]);
+  });
+
   it('a transform with a type error (a wrong event payload) stops the run with the compiler error', async () => {
     const cfg = await variant('type-error', { members: MEMBERS_TRANSFORM.replace('nickname: row.Nickname', 'nick: row.Nickname') });
     const r = await runFerry(['transform', '--in', dumps, '--dry-run', '--config', cfg]);

@@ -19,7 +19,7 @@ import {
 } from './inputs.ts';
 import { TransformRuntime, TransformRowError, type BlockResult, type BlockTask, type InputSpec, type Reject } from './runtime.ts';
 import { typecheckConfig } from './typecheck.ts';
-import { WorkerPool, orderedResults } from './worker-pool.ts';
+import { WorkerPool, defaultWorkerHeapMb, orderedResults } from './worker-pool.ts';
 
 export type Order = 'none' | 'occurred_at';
 
@@ -38,6 +38,8 @@ export interface TransformJobOptions {
   maxErrors?: number;
   /** Memory budget of the ordering (external sort), in MiB. */
   memoryMb?: number;
+  /** Heap limit of each worker (V8 old generation), in MB; default from the reference tables' size. */
+  workerHeapMb?: number;
   /** Where sorted runs are spilled (default: the OS temp folder). */
   tmpDir?: string;
   /** Sorted runs merged at once (default 64); more runs than this are merged in several passes. */
@@ -187,9 +189,12 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     });
     for (const spec of specs) runtime.addInput(spec);
     if (workers > 0) {
+      const blockBytes = (readers: DumpReader[]) => readers.flatMap((r) => r.blocks.map((b) => b.uncompressedBytes));
+      const lookupBytes = [...lookupTables].flatMap((t) => blockBytes(tables.get(t)!.readers)).reduce((a, b) => a + b, 0);
+      const largestBlock = plan.reduce((max, p) => Math.max(max, p.reader.blocks[p.block].uncompressedBytes), 0);
       pool = await WorkerPool.start(workers, {
         configFile: path.resolve(options.configFile), eventProtos, inputs: specs, lookups, sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
-      });
+      }, options.workerHeapMb ?? defaultWorkerHeapMb(lookupBytes, largestBlock));
     }
     const mainRuntime = runtime;
     const run = pool ? (t: BlockTask) => pool!.run(t) : async (t: BlockTask) => mainRuntime.processBlock(t);
