@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FERRY = path.join(ROOT, 'bin', 'ferry.js');
 
+/** A new folder under the test run's own temporary folder (see global-setup.ts), removed after the run. */
 export function tempDir(prefix = 'ferry-test-'): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+  return mkdtemp(path.join(process.env.FERRY_TEST_TMP ?? os.tmpdir(), prefix));
 }
 
 export interface RunResult {
