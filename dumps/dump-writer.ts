@@ -122,7 +122,7 @@ export class DumpWriter {
    * threads, so the writing thread does not encode them again). Records written before are flushed
    * as their own block first.
    */
-  async writeFramedBlock(framed: Uint8Array, records: number): Promise<void> {
+  async writeFramedBlock(framed: Uint8Array, records: number, release?: () => void): Promise<void> {
     if (framed.length > MAX_RECORD_BYTES) {
       let index = 0;
       for (const record of unframe(framed, Number.MAX_SAFE_INTEGER)) {
@@ -131,7 +131,8 @@ export class DumpWriter {
       }
     }
     await this.flushBlock();
-    if (records > 0) await this.emitBlock(framed, records);
+    if (records > 0) await this.emitBlock(framed, records, release);
+    else release?.();
   }
 
   /** Ends the current block early (e.g. at a chunk boundary, so blocks map to resumable units). */
@@ -144,12 +145,14 @@ export class DumpWriter {
     await this.emitBlock(payload, records);
   }
 
-  private async emitBlock(payload: Uint8Array, records: number): Promise<void> {
+  /** `release` is called once `payload` has been compressed (its bytes are not read after). */
+  private async emitBlock(payload: Uint8Array, records: number, release?: () => void): Promise<void> {
     const firstRecord = this.records;
     this.blocksStarted++;
     this.records += records;
     this.uncompressed += payload.length;
     const member = encodeMember('B', payload, this.options.level);
+    if (release) void member.then(release, () => undefined);
     member.catch(() => undefined); // reported by the append below
     const previous = this.pending;
     this.pending = (async () => {

@@ -327,7 +327,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     pool = undefined;
     if (sorter) {
       const w = await createEventWriter(`events${suffix}.pb.gz`, header('events', { sources: files.map((f) => path.basename(f.reader.file)).join(',') }));
-      for await (const block of sorter.sortedBlocks()) await w.writeFramedBlock(block.framed, block.count);
+      for await (const block of sorter.sortedBlocks()) await w.writeFramedBlock(block.framed, block.count, block.release);
       outputs.push(summaryOf(await closeWriter(w)));
     }
     let rejectsFile: string | null = null;

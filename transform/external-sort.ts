@@ -31,6 +31,8 @@ export interface SortStats {
 export interface SortedBlock {
   framed: Uint8Array;
   count: number;
+  /** Gives the block's buffer back for a later block; call it once `framed` is no longer read. */
+  release(): void;
 }
 
 const ENTRY_HEADER = 16;
@@ -336,9 +338,12 @@ class BlockBuilder {
   private buf: Uint8Array;
   private pos = 0;
   private count = 0;
+  private readonly size: number;
+  private readonly free: Uint8Array[] = [];
 
   constructor(private readonly maxRecords: number, private readonly maxBytes: number) {
-    this.buf = Buffer.allocUnsafeSlow(maxBytes + 64 * 1024);
+    this.size = maxBytes + 64 * 1024;
+    this.buf = Buffer.allocUnsafeSlow(this.size);
   }
 
   /** Adds `src[start, end)` (one length-delimited envelope); returns a block when one is full. */
@@ -360,9 +365,14 @@ class BlockBuilder {
   }
 
   private take(): SortedBlock {
-    // The writer compresses the block while the next one fills: each block gets a buffer of its own.
-    const block = { framed: this.buf.subarray(0, this.pos), count: this.count };
-    this.buf = Buffer.allocUnsafeSlow(this.maxBytes + 64 * 1024);
+    // The writer compresses the block while the next one fills: each block gets a buffer of its
+    // own, which comes back through release() once compressed (blocks of the usual size only).
+    const buf = this.buf;
+    const release = () => {
+      if (buf.length === this.size && this.free.length < 8) this.free.push(buf);
+    };
+    const block = { framed: buf.subarray(0, this.pos), count: this.count, release };
+    this.buf = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
     this.pos = 0;
     this.count = 0;
     return block;
@@ -434,7 +444,10 @@ class RunCursor implements Cursor {
   envStart = 0;
   envEnd = 0;
   private fileOffset = 0;
-  private next?: Promise<Buffer>;
+  private next?: Promise<{ full: Buffer; end: number }>;
+  /** The read buffer `buf` lies in, and one no longer in use. */
+  private base?: Buffer;
+  private spare?: Buffer;
   private eof = false;
 
   private constructor(readonly index: number, private readonly fh: FileHandle, private readonly size: number, private readonly chunkBytes: number) {}
@@ -449,12 +462,17 @@ class RunCursor implements Cursor {
     return c;
   }
 
-  /** Reads the next chunk into a new buffer, after READ_HEADROOM bytes left for the previous chunk's tail. */
-  private read(): Promise<Buffer> {
+  /**
+   * Reads the next chunk after READ_HEADROOM bytes left for the previous chunk's tail, into the
+   * spare buffer if there is one: each cursor cycles two buffers, so the merge allocates nothing
+   * per chunk (each allocation counted toward a full garbage collection of the main thread).
+   */
+  private read(): Promise<{ full: Buffer; end: number }> {
     const length = Math.min(this.chunkBytes, this.size - this.fileOffset);
     const at = this.fileOffset;
     this.fileOffset += length;
-    const buf = Buffer.allocUnsafeSlow(READ_HEADROOM + length);
+    const buf = this.spare ?? Buffer.allocUnsafeSlow(READ_HEADROOM + this.chunkBytes);
+    this.spare = undefined;
     const p = (async () => {
       let got = 0;
       while (got < length) {
@@ -462,7 +480,7 @@ class RunCursor implements Cursor {
         if (bytesRead === 0) throw new Error(`sort run ended early at byte ${at + got}`);
         got += bytesRead;
       }
-      return buf;
+      return { full: buf, end: READ_HEADROOM + length };
     })();
     p.catch(() => undefined);
     return p;
@@ -495,16 +513,22 @@ class RunCursor implements Cursor {
         return false;
       }
       const chunk = await (this.next ?? this.read());
-      this.next = this.fileOffset < this.size ? this.read() : undefined;
       // The entry cut at the chunk's end moves in front of the next chunk: a copy of the tail
       // only, unless the entry is larger than the headroom.
       const rest = this.buf.subarray(this.pos);
+      const previous = this.base;
       if (rest.length <= READ_HEADROOM) {
-        rest.copy(chunk, READ_HEADROOM - rest.length);
-        this.buf = chunk.subarray(READ_HEADROOM - rest.length);
+        rest.copy(chunk.full, READ_HEADROOM - rest.length);
+        this.buf = chunk.full.subarray(READ_HEADROOM - rest.length, chunk.end);
+        this.base = chunk.full;
       } else {
-        this.buf = Buffer.concat([rest, chunk.subarray(READ_HEADROOM)]);
+        this.buf = Buffer.concat([rest, chunk.full.subarray(READ_HEADROOM, chunk.end)]);
+        this.base = undefined;
+        this.spare = chunk.full;
       }
+      // Every entry of the previous chunk has been handed on (and copied by the sink): its buffer is free.
+      if (previous) this.spare = previous;
+      this.next = this.fileOffset < this.size ? this.read() : undefined;
       this.pos = 0;
       this.envEnd = 0;
     }
