@@ -143,7 +143,9 @@ describe('ferry seed rabbitmq, at least once', () => {
       await confirmedAtLeast(s.checkpoint, 2_000);
       await rabbitmqctl(server, ['set_vm_memory_high_watermark', '0']);
       try {
-        await new Promise((r) => setTimeout(r, 1_000));
+        // Time for the broker to raise the alarm and for the confirms already under way to land
+        // (1 s was too little on a loaded machine).
+        await new Promise((r) => setTimeout(r, 2_500));
         const before = await confirmedAtLeast(s.checkpoint, 0);
         // Longer than the 5 s between progress lines, so one is printed while blocked.
         await new Promise((r) => setTimeout(r, 5_500));
