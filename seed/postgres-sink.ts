@@ -41,6 +41,9 @@ interface ColumnInfo {
   quoted: string;
   /** A canonical form of a value's text, for types where equal text ⇔ equal value; else absent. */
   normalize?: (text: string) => string | undefined;
+  /** An insert that leaves the column out stores NULL (no default, identity or generation; not a
+   * domain, which may have a default of its own). Absent: not known. */
+  defaultsToNull?: boolean;
 }
 
 interface TableInfo {
@@ -445,9 +448,10 @@ export class PostgresModuleSink {
   }
 
   private async loadTables(): Promise<void> {
-    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string }>(
+    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string; null_default: boolean }>(
       `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
-              t.typname, t.typcategory AS category
+              t.typname, t.typcategory AS category,
+              NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '' AND t.typtype <> 'd' AS null_default
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
          JOIN pg_type t ON t.oid = a.atttypid
@@ -461,7 +465,7 @@ export class PostgresModuleSink {
         this.tables.set(r.table, table);
       }
       const kind: ColumnKind = r.typname === 'json' || r.typname === 'jsonb' ? 'json' : r.typname === 'bytea' ? 'bytea' : r.typname === 'bool' ? 'bool' : r.category === 'A' ? 'array' : 'other';
-      table.columns.set(r.column, { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname] });
+      table.columns.set(r.column, { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname], defaultsToNull: r.null_default });
     }
     const keys = await this.pool!.query<{ table: string; column: string }>(
       `SELECT c.relname AS table, a.attname AS column
@@ -758,7 +762,11 @@ function commutes(op: EncodedOp, run: Run): boolean {
     return !op.keys.some((k) => run.setColumns!.has(k.name));
   }
   if (run.kind === 'delete') return !run.whereColumns!.some((k) => op.sets.some((c) => c.name === k.name));
-  return false;
+  // Two updates commute when they set different columns, neither of which the other matches on:
+  // each row ends with both values whatever the order (the values are constants, not expressions).
+  const sets = run.setColumns!;
+  if (op.sets.some((c) => sets.has(c.name)) || op.keys.some((k) => sets.has(k.name))) return false;
+  return !run.whereColumns!.some((k) => op.sets.some((c) => c.name === k.name));
 }
 
 /** Could this inserted row be one that the run's deletes/updates match? (One provably different column is enough.) */
@@ -823,10 +831,10 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
   return false;
 }
 
-/** The text an insert gives a column: undefined when the column is left to its default. */
+/** The text an insert gives a column (null: NULL); undefined when it is left to a default not known here. */
 function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefined {
   const i = op.columns.indexOf(column);
-  if (i < 0) return undefined;
+  if (i < 0) return column.defaultsToNull ? null : undefined;
   const field = op.arena.buf.toString('utf8', op.start, op.end - 1).split('\t')[i];
   return field === '\\N' ? null : copyUnescape(field);
 }

@@ -93,4 +93,45 @@ describe('planSteps', () => {
     expect(steps.map((s) => s.kind)).toEqual(['insert', 'update', 'update']);
     expect(steps[2].ops).toHaveLength(2);
   });
+
+  it('moves an insert past a delete on a column the row leaves out when that column defaults to NULL', () => {
+    const nullRef = { ...refId, defaultsToNull: true };
+    const del = (value: string): EncodedOp => ({ kind: 'delete', table, shape: 'ref_id', keys: [nullRef as never], values: [value] });
+    const photo = (actor: string, ref: string) => insert([uuid, kindColumn, nullRef as never], [actor, 'new_photo', ref]);
+    const steps = planSteps([
+      insert([uuid, kindColumn], ['a', 'joined']),
+      del('p1'),
+      insert([uuid, kindColumn], ['b', 'joined']), // ref_id NULL: never matched by the delete
+      photo('c', 'p2'),
+      del('p2'), // deletes c's photo: the insert before it must stay before it
+      photo('d', 'p3'),
+    ]);
+    expect(apply(steps).map((r) => r.actor_id)).toEqual(['a', 'b', 'd']);
+    // One COPY per column set (d's photo, not deleted, joins the first run too), one DELETE.
+    expect(steps.map((s) => s.kind)).toEqual(['insert', 'insert', 'delete']);
+    // Unknown defaults stay where they were.
+    expect(planSteps([insert([uuid, kindColumn], ['a', 'joined']), remove(refId, 'p1'), insert([uuid, kindColumn], ['b', 'joined'])]).map((s) => s.kind))
+      .toEqual(['insert', 'delete', 'insert']);
+  });
+
+  it('groups interleaved updates that set different columns, and keeps those that set the same one in order', () => {
+    const ops = [
+      update(itemId, 'm1', read, 't'),
+      update(itemId, 'm1', city, 'Oulu'),
+      update(itemId, 'm2', read, 't'),
+      update(itemId, 'm2', city, 'Vaasa'),
+      update(itemId, 'm1', read, 'f'), // same column as the first: the later value wins
+    ];
+    const steps = planSteps(ops);
+    expect(steps.map((s) => [s.kind, s.ops.length])).toEqual([['update', 2], ['update', 2]]);
+    const start = () => [{ item_id: 'm1', read: 'f', city: '' }, { item_id: 'm2', read: 'f', city: '' }];
+    const applyTo = (rows: Array<Record<string, string>>, list: EncodedOp[]) => {
+      for (const op of list) if (op.kind === 'update') for (const r of rows) if (r.item_id === op.values[0]) r[op.sets[0].name] = op.values[1]!;
+      return rows;
+    };
+    expect(applyTo(start(), steps.flatMap((s) => s.ops as EncodedOp[]))).toEqual(applyTo(start(), ops));
+    // An update that sets a column another one matches on does not move past it.
+    expect(planSteps([update(itemId, 'm1', read, 't'), update(read as never, 't', city, 'x'), update(itemId, 'm2', read, 't')]).map((s) => s.ops.length))
+      .toEqual([1, 1, 1]);
+  });
 });
