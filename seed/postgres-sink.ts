@@ -99,7 +99,7 @@ export class CopyArena {
 
 /** An operation with its values already encoded as PostgreSQL text (done while preparing a batch). */
 export type EncodedOp =
-  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; arena: CopyArena; start: number; end: number }
+  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; arena: CopyArena; start: number; end: number; /** The value of a one-column primary key, when the row gives it (what insertedText would read from the line). */ pkText?: string | null }
   | { kind: 'delete'; table: TableInfo; shape: string; keys: ColumnInfo[]; values: Array<string | null> }
   | { kind: 'update'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> };
 
@@ -201,14 +201,17 @@ export class PostgresModuleSink {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
         // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
         // so the handler's objects die young (cheap for the garbage collector).
+        const pk = table.primaryKey?.length === 1 ? table.primaryKey[0] : undefined;
+        let pkText: string | null | undefined;
         let line = '';
         for (let i = 0; i < columns.length; i++) {
           const text = toText(op.row[columns[i].name], columns[i], table);
+          if (columns[i] === pk) pkText = text;
           line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
         }
         const start = arena.length;
         arena.writeString(line + '\n');
-        return { kind: 'insert', table, shape, columns, arena, start, end: arena.length };
+        return { kind: 'insert', table, shape, columns, arena, start, end: arena.length, pkText };
       }
       case 'delete': {
         const { key: shape, columns: keys } = shapeOf(table, op.where, 'where');
@@ -833,9 +836,17 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
 
 /** The text an insert gives a column (null: NULL); undefined when it is left to a default not known here. */
 function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefined {
+  if (op.pkText !== undefined && column === op.table.primaryKey?.[0]) return op.pkText;
   const i = op.columns.indexOf(column);
   if (i < 0) return column.defaultsToNull ? null : undefined;
-  const field = op.arena.buf.toString('utf8', op.start, op.end - 1).split('\t')[i];
+  // Only the one field's bytes are decoded (a tab never occurs inside a field: COPY escapes it).
+  const buf = op.arena.buf;
+  const last = op.end - 1;
+  let from = op.start;
+  for (let k = 0; k < i; k++) from = buf.indexOf(9, from) + 1;
+  let to = i === op.columns.length - 1 ? last : buf.indexOf(9, from);
+  if (to < 0 || to > last) to = last;
+  const field = buf.toString('utf8', from, to);
   return field === '\\N' ? null : copyUnescape(field);
 }
 
@@ -862,19 +873,38 @@ function addProjection(p: RowProjection, row: InsertOp): void {
 }
 
 /**
- * The COPY data of a step: byte ranges of the arenas, adjacent rows merged (all of a batch's rows
- * when the batch inserts into one table only), sent in CopyData messages of at most 1 MiB (COPY
- * does not need messages to end at row boundaries).
+ * The COPY data of a step, in CopyData messages of about 1 MiB (COPY does not need messages to end at
+ * row boundaries): byte ranges of the arenas, adjacent rows merged, and rows that are not adjacent
+ * (other tables' rows in between, updates folded into lines at the arena's end) gathered into one
+ * buffer. Each message is a socket write or two: a message per scattered row cost about 2 s of
+ * system time per million rows.
  */
 function* copyChunks(ops: ReadonlyArray<{ arena: CopyArena; start: number; end: number }>): Generator<Buffer> {
   const MAX = 1 << 20;
+  // Not reused once given out: the COPY stream may hold on to messages until the server is ready.
+  let gather: Buffer | undefined;
+  let used = 0;
   let i = 0;
   while (i < ops.length) {
     const { arena, start } = ops[i];
     let end = ops[i].end;
     for (i++; i < ops.length && ops[i].arena === arena && ops[i].start === end; i++) end = ops[i].end;
-    for (let at = start; at < end; at += MAX) yield arena.buf.subarray(at, Math.min(end, at + MAX));
+    if (end - start >= MAX / 4) {
+      if (used) yield gather!.subarray(0, used);
+      gather = undefined;
+      used = 0;
+      for (let at = start; at < end; at += MAX) yield arena.buf.subarray(at, Math.min(end, at + MAX));
+      continue;
+    }
+    if (gather && used + end - start > gather.length) {
+      yield gather.subarray(0, used);
+      gather = undefined;
+      used = 0;
+    }
+    gather ??= Buffer.allocUnsafe(MAX);
+    used += arena.buf.copy(gather, used, start, end);
   }
+  if (used) yield gather!.subarray(0, used);
 }
 
 function columnArrays(ops: ReadonlyArray<{ values: Array<string | null> }>, n: number): Array<Array<string | null>> {
@@ -942,12 +972,24 @@ const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([
 const NORMALIZERS: Record<string, (text: string) => string | undefined> = {
   text: (t) => t,
   varchar: (t) => t,
-  uuid: (t) => UUID.exec(t)?.slice(1).join('').toLowerCase(),
+  uuid: (t) => (isCanonicalUuid(t) ? t : UUID.exec(t)?.slice(1).join('-').toLowerCase()),
   int2: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
   int4: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
   int8: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
   bool: (t) => (t === 't' || t === 'true' ? 't' : t === 'f' || t === 'false' ? 'f' : undefined),
 };
+
+/** Lowercase 8-4-4-4-12 hex: the form the uuid normalizer gives (checked without a regular expression). */
+function isCanonicalUuid(t: string): boolean {
+  if (t.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = t.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
 
