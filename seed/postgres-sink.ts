@@ -44,6 +44,9 @@ interface ColumnInfo {
   /** An insert that leaves the column out stores NULL (no default, identity or generation; not a
    * domain, which may have a default of its own). Absent: not known. */
   defaultsToNull?: boolean;
+  /** What an insert that leaves the column out stores, when known: null (NULL) or the text of a
+   * constant default. Absent: not known (a volatile or computed default, a domain). */
+  defaultText?: string | null;
 }
 
 interface TableInfo {
@@ -451,13 +454,15 @@ export class PostgresModuleSink {
   }
 
   private async loadTables(): Promise<void> {
-    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string; null_default: boolean }>(
+    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string; null_default: boolean; const_default: string | null }>(
       `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
               t.typname, t.typcategory AS category,
-              NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '' AND t.typtype <> 'd' AS null_default
+              NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '' AND t.typtype <> 'd' AS null_default,
+              CASE WHEN d.adbin::text LIKE '{CONST %' AND a.attidentity = '' AND a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS const_default
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
          JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2
         ORDER BY c.relname, a.attnum`, [this.schemaName, PROGRESS_TABLE]);
     this.tables.clear();
@@ -468,7 +473,18 @@ export class PostgresModuleSink {
         this.tables.set(r.table, table);
       }
       const kind: ColumnKind = r.typname === 'json' || r.typname === 'jsonb' ? 'json' : r.typname === 'bytea' ? 'bytea' : r.typname === 'bool' ? 'bool' : r.category === 'A' ? 'array' : 'other';
-      table.columns.set(r.column, { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname], defaultsToNull: r.null_default });
+      const column: ColumnInfo = { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname], defaultsToNull: r.null_default };
+      if (r.null_default) column.defaultText = null;
+      else if (r.const_default !== null) {
+        // A constant (a plain literal of the column's type): its text is what COPY would store.
+        try {
+          const { rows: v } = await this.pool!.query<{ v: string | null }>(`SELECT (${r.const_default})::text AS v`);
+          column.defaultText = v[0].v;
+        } catch {
+          // Not evaluable here: left unknown.
+        }
+      }
+      table.columns.set(r.column, column);
     }
     const keys = await this.pool!.query<{ table: string; column: string }>(
       `SELECT c.relname AS table, a.attname AS column
@@ -728,13 +744,25 @@ function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | 
 }
 
 /**
- * The insert with the update's values in its COPY line (a new line at the end of the same arena); a
- * column the insert left to its default is added to it (another column set: another COPY step).
+ * The insert with the update's values in its COPY line (a new line at the end of the same arena).
+ * When the update sets a column the insert left to its default, the row is widened to every column
+ * whose default is known here (given as that value), so the rows that updates were folded into share
+ * one column set, one COPY, whichever columns their updates set; a column of unknown default that an
+ * update sets is added on its own (another column set: another COPY step).
  */
 function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
   const fields = insert.arena.buf.toString('utf8', insert.start, insert.end - 1).split('\t');
   let columns = insert.columns;
   let shape = insert.shape;
+  if (update.sets.some((c) => !columns.includes(c))) {
+    columns = [...columns];
+    for (const c of insert.table.columns.values()) {
+      if (c.defaultText === undefined || columns.includes(c)) continue;
+      columns.push(c);
+      fields.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
+      shape += `\u0002${c.name}`;
+    }
+  }
   for (let j = 0; j < update.sets.length; j++) {
     const column = update.sets[j];
     const value = update.values[update.keys.length + j];

@@ -94,6 +94,28 @@ describe('planSteps', () => {
     expect(steps[2].ops).toHaveLength(2);
   });
 
+  it('widens rows that updates were folded into to every column of known default: one COPY whatever the updates set', () => {
+    const body = { name: 'body', type: 'text', kind: 'text', quoted: 'body', normalize: (t: string) => t } as const;
+    const readD = { ...read, defaultText: 'false' };
+    const cityD = { ...city, defaultText: null };
+    const withDefaults = { name: 'message', qualified: 'chat.message', columns: new Map(), shapes: new Map(), primaryKey: [itemId] };
+    for (const c of [itemId, body, readD, cityD]) withDefaults.columns.set(c.name, c);
+    const steps = planSteps([
+      insert([itemId, body], ['m1', 'a'], withDefaults),
+      insert([itemId, body], ['m2', 'b'], withDefaults),
+      insert([itemId, body], ['m3', 'c'], withDefaults),
+      update(itemId, 'm1', readD as never, 't', withDefaults),
+      update(itemId, 'm2', cityD as never, 'Oulu', withDefaults),
+    ]);
+    expect(steps.map((s) => [s.kind, s.ops.length, (s.ops[0] as { columns: Array<{ name: string }> }).columns.map((c) => c.name).join(',')]))
+      .toEqual([['insert', 2, 'item_id,body,read,city'], ['insert', 1, 'item_id,body']]);
+    expect(apply(steps)).toEqual([
+      { item_id: 'm1', body: 'a', read: 't', city: '\\N' },
+      { item_id: 'm2', body: 'b', read: 'false', city: 'Oulu' },
+      { item_id: 'm3', body: 'c' },
+    ]);
+  });
+
   it('moves an insert past a delete on a column the row leaves out when that column defaults to NULL', () => {
     const nullRef = { ...refId, defaultsToNull: true };
     const del = (value: string): EncodedOp => ({ kind: 'delete', table, shape: 'ref_id', keys: [nullRef as never], values: [value] });
