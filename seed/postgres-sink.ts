@@ -687,7 +687,9 @@ export function planSteps(batchOps: readonly EncodedOp[]): Step[] {
  * into the rows inserted before it. The batch's operations are not changed (a retry plans them again).
  */
 export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
-  if (!ops.some((op) => op.kind === 'update' && op.table.primaryKey)) return ops;
+  const updated = new Set<TableInfo>();
+  for (const op of ops) if (op.kind === 'update' && op.table.primaryKey) updated.add(op.table);
+  if (updated.size === 0) return ops;
   const out: Array<EncodedOp | undefined> = ops.slice();
   const inserted = new Map<TableInfo, Map<string, number>>();
   let folded = 0;
@@ -699,14 +701,23 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
       continue;
     }
     if (op.kind === 'insert') {
-      const key = pk.map((c) => {
-        const v = insertedText(op, c);
-        return v === null || v === undefined ? undefined : c.normalize?.(v);
-      });
-      if (key.every((k) => k !== undefined)) {
+      if (!updated.has(op.table)) continue; // no update by key of this table in the batch: nothing to fold
+      let key: string | undefined;
+      if (pk.length === 1) {
+        // (The same text as the join below gives for one column.)
+        const v = insertedText(op, pk[0]);
+        key = v === null || v === undefined ? undefined : pk[0].normalize?.(v);
+      } else {
+        const parts = pk.map((c) => {
+          const v = insertedText(op, c);
+          return v === null || v === undefined ? undefined : c.normalize?.(v);
+        });
+        if (parts.every((k) => k !== undefined)) key = parts.join('\u0001');
+      }
+      if (key !== undefined) {
         let rows = inserted.get(op.table);
         if (!rows) inserted.set(op.table, (rows = new Map()));
-        rows.set(key.join('\u0001'), i);
+        rows.set(key, i);
       }
       continue;
     }

@@ -101,9 +101,9 @@ describe('planSteps', () => {
     const withDefaults = { name: 'message', qualified: 'chat.message', columns: new Map(), shapes: new Map(), primaryKey: [itemId] };
     for (const c of [itemId, body, readD, cityD]) withDefaults.columns.set(c.name, c);
     const steps = planSteps([
-      insert([itemId, body], ['m1', 'a'], withDefaults),
-      insert([itemId, body], ['m2', 'b'], withDefaults),
-      insert([itemId, body], ['m3', 'c'], withDefaults),
+      insert([itemId, body as never], ['m1', 'a'], withDefaults),
+      insert([itemId, body as never], ['m2', 'b'], withDefaults),
+      insert([itemId, body as never], ['m3', 'c'], withDefaults),
       update(itemId, 'm1', readD as never, 't', withDefaults),
       update(itemId, 'm2', cityD as never, 'Oulu', withDefaults),
     ]);
