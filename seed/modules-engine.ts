@@ -11,7 +11,7 @@ import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/p
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
 import type { ModuleDefinition, RowOp } from './module-definition.ts';
 import {
-  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
+  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
 } from './postgres-sink.ts';
 
@@ -220,10 +220,15 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
         building[i] = undefined;
         const run = runs[i];
         const pending: Pending = {
-          batch: { file, fromRecord: part.start, toRecord: next, events: next - part.start, ops: part.ops },
+          // Planned here, on the reading side, so that the module's connection does not sit idle
+          // while its next batch is planned after the previous one committed.
+          batch: { file, fromRecord: part.start, toRecord: next, events: next - part.start, ops: part.ops, steps: planSteps(part.ops) },
           opRecords: part.opRecords,
           arena: part.arena,
         };
+        // Every module's part ends here at once: a turn of the event loop after each plan lets the
+        // replies of the batches in flight be handled in between.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         await run.room(IN_FLIGHT_PER_MODULE);
         if (failure) break;
         run.enqueue(() => (failure ? Promise.resolve() : limit(() => write(run, pending, ctx)).catch(fail)));
@@ -405,6 +410,7 @@ async function write(
       // Within --max-errors: drop every operation of that event and apply the rest.
       const keep = pending.opRecords.map((r) => r !== record);
       pending.batch.ops = pending.batch.ops.filter((_, i) => keep[i]);
+      pending.batch.steps = undefined;
       pending.opRecords = pending.opRecords.filter((_, i) => keep[i]);
     }
   }

@@ -113,6 +113,9 @@ export interface ModuleBatch {
   toRecord: number;
   events: number;
   ops: EncodedOp[];
+  /** `planSteps(ops)`, when worked out ahead (while the module's previous batch is being written);
+   * planned at write time otherwise. Must be dropped when `ops` change. */
+  steps?: Step[];
 }
 
 export interface RowCounts {
@@ -265,7 +268,7 @@ export class PostgresModuleSink {
           `module ${this.module.name}: progress for ${batch.file} is at record ${stored ?? 'none'} in the database but this run expected ${expected ?? 'none'}: is another ferry run seeding this module? Stop it, then run again with --resume`,
           { module: this.module.name, file: batch.file, record: batch.fromRecord });
       }
-      const counts = await this.apply(client, batch.ops);
+      const counts = await this.apply(client, batch.ops, batch.steps);
       await client.query('COMMIT');
       this.expected.set(batch.file, batch.toRecord);
       return counts;
@@ -320,9 +323,9 @@ export class PostgresModuleSink {
     }
   }
 
-  private async apply(client: pg.PoolClient, ops: EncodedOp[]): Promise<RowCounts> {
+  private async apply(client: pg.PoolClient, ops: EncodedOp[], steps: Step[] = planSteps(ops)): Promise<RowCounts> {
     const counts: RowCounts = { inserted: 0, updated: 0, deleted: 0 };
-    for (const step of planSteps(ops)) {
+    for (const step of steps) {
       if (step.kind === 'insert') {
         const columns = step.ops[0].columns.map((c) => c.quoted).join(', ');
         const stream = client.query(copyFrom(`COPY ${step.table.qualified} (${columns}) FROM STDIN`));
@@ -576,7 +579,7 @@ type InsertOp = Extract<EncodedOp, { kind: 'insert' }>;
 type DeleteOp = Extract<EncodedOp, { kind: 'delete' }>;
 type UpdateOp = Extract<EncodedOp, { kind: 'update' }>;
 
-type Step =
+export type Step =
   | { kind: 'insert'; table: TableInfo; ops: InsertOp[] }
   | { kind: 'delete'; table: TableInfo; ops: DeleteOp[] }
   | { kind: 'update'; table: TableInfo; ops: UpdateOp[] };
