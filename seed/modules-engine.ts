@@ -11,7 +11,7 @@ import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/p
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
 import type { ModuleDefinition, RowOp } from './module-definition.ts';
 import {
-  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage,
+  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
 } from './postgres-sink.ts';
 
@@ -220,10 +220,15 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
         building[i] = undefined;
         const run = runs[i];
         const pending: Pending = {
-          batch: { file, fromRecord: part.start, toRecord: next, events: next - part.start, ops: part.ops },
+          // Planned here, on the reading side, so that the module's connection does not sit idle
+          // while its next batch is planned after the previous one committed.
+          batch: { file, fromRecord: part.start, toRecord: next, events: next - part.start, ops: part.ops, steps: planSteps(part.ops) },
           opRecords: part.opRecords,
           arena: part.arena,
         };
+        // Every module's part ends here at once: a turn of the event loop after each plan lets the
+        // replies of the batches in flight be handled in between.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         await run.room(IN_FLIGHT_PER_MODULE);
         if (failure) break;
         run.enqueue(() => (failure ? Promise.resolve() : limit(() => write(run, pending, ctx)).catch(fail)));
@@ -405,6 +410,7 @@ async function write(
       // Within --max-errors: drop every operation of that event and apply the rest.
       const keep = pending.opRecords.map((r) => r !== record);
       pending.batch.ops = pending.batch.ops.filter((_, i) => keep[i]);
+      pending.batch.steps = undefined;
       pending.opRecords = pending.opRecords.filter((_, i) => keep[i]);
     }
   }
@@ -446,9 +452,9 @@ function payloadDecoder(): (root: protobuf.Root, event: EventRecord) => Record<s
     if (!decode) {
       const type = root.lookupType(event.payloadType);
       const plain = flatPlain(type);
-      const direct = plain && flatDecoder(type);
-      decode = direct ? (bytes) => direct(bytes as Buffer) ?? plain(type.decode(bytes))
-        : plain ? (bytes) => plain(type.decode(bytes)) : (bytes) => toPlain(type, type.decode(bytes));
+      const direct = flatDecoder(type);
+      const slow = plain ? (bytes: Uint8Array) => plain(type.decode(bytes)) : (bytes: Uint8Array) => toPlain(type, type.decode(bytes));
+      decode = direct ? (bytes) => direct(bytes as Buffer) ?? slow(bytes) : slow;
       byName.set(event.payloadType, decode);
     }
     return decode(event.payload);
@@ -499,36 +505,59 @@ export function flatPlain(type: protobuf.Type): ((message: protobuf.Message) => 
   };
 }
 
-type WireKind = 'string' | 'bool' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'sfixed32' | 'double' | 'float' | 'int64' | 'uint64' | 'timestamp';
+type WireKind = 'string' | 'bool' | 'int32' | 'uint32' | 'sint32' | 'fixed32' | 'sfixed32' | 'double' | 'float' | 'int64' | 'uint64' | 'timestamp' | 'enum';
 const WIRE: Record<WireKind, number> = {
-  string: 2, bool: 0, int32: 0, uint32: 0, sint32: 0, fixed32: 5, sfixed32: 5, double: 1, float: 5, int64: 0, uint64: 0, timestamp: 2,
+  string: 2, bool: 0, int32: 0, uint32: 0, sint32: 0, fixed32: 5, sfixed32: 5, double: 1, float: 5, int64: 0, uint64: 0, timestamp: 2, enum: 0,
 };
 
 /**
- * flatPlain(type)(type.decode(bytes)) read straight from the wire, for flat types (see flatPlain)
- * whose fields all default to zero values, up to 31 fields, no sint64/fixed64/sfixed64. Returns
- * undefined for a message with anything unusual (a field twice, an unknown field, a 64-bit value
- * from 2^53 or a negative one, an unexpected wire type, invalid UTF-8): protobufjs then decodes it
- * (and reports what is wrong).
+ * toPlain(type, type.decode(bytes)) read straight from the wire, for flat types: the scalars of
+ * flatPlain, enums (by name; an unknown number stays a number) and proto3 `optional` fields (a
+ * oneof of one field: null when unset), whose fields all default to zero values, up to 31 fields,
+ * no sint64/fixed64/sfixed64. Keys come in toPlain's order: the plain fields by number, then the
+ * optional ones that are set (by number), then the unset ones (as declared). Returns undefined for a
+ * message with anything unusual (a field twice, an unknown field, a 64-bit value from 2^53 or a
+ * negative one, an unexpected wire type, invalid UTF-8): protobufjs then decodes it (and reports
+ * what is wrong).
  */
 export function flatDecoder(type: protobuf.Type): ((buf: Buffer) => Record<string, unknown> | undefined) | undefined {
   const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
-  if (fields.length > 31 || !flatPlain(type)) return undefined;
+  if (fields.length > 31) return undefined;
   const slot: number[] = [];
   const kinds: WireKind[] = [];
+  const enums: Array<Record<number, string> | undefined> = [];
+  const defaults: unknown[] = [];
+  const plainFields: number[] = [];
+  const optionalFields: number[] = [];
   for (const [i, f] of fields.entries()) {
-    const kind = (f.resolvedType ? 'timestamp' : f.type) as WireKind;
-    if (!(kind in WIRE) || f.id > 15) return undefined; // one-byte tags only
-    const zero = kind === 'timestamp' || (f.long ? longText(f.typeDefault) === '0' : f.typeDefault === (kind === 'string' ? '' : kind === 'bool' ? false : 0));
-    if (!zero) return undefined;
+    f.resolve();
+    if (f.repeated || f.map || f.id > 15) return undefined; // one-byte tags only
+    const optional = Boolean(f.partOf);
+    if (optional && f.partOf!.fieldsArray.length !== 1) return undefined;
+    let kind: WireKind;
+    if (f.resolvedType instanceof protobuf.Enum) kind = 'enum';
+    else if (f.resolvedType) {
+      if (f.resolvedType.fullName !== '.google.protobuf.Timestamp' || !isTimestamp(f.resolvedType as protobuf.Type)) return undefined;
+      kind = 'timestamp';
+    } else if (f.type in WIRE && f.type !== 'timestamp' && f.type !== 'enum') kind = f.type as WireKind;
+    else return undefined;
+    if (!optional) {
+      // What an absent field reads as must be what toObject writes as its default.
+      const zero = kind === 'timestamp' || (kind === 'enum' ? f.typeDefault === 0 : f.long ? longText(f.typeDefault) === '0' : f.typeDefault === (kind === 'string' ? '' : kind === 'bool' ? false : 0));
+      if (!zero) return undefined;
+    }
     slot[f.id] = i;
     kinds.push(kind);
+    const values = kind === 'enum' ? (f.resolvedType as protobuf.Enum).valuesById : undefined;
+    enums.push(values);
+    defaults.push(kind === 'timestamp' ? null : kind === 'int64' || kind === 'uint64' ? '0' : kind === 'enum' ? values![0] ?? 0 : f.typeDefault);
+    (optional ? optionalFields : plainFields).push(i);
   }
   const names = fields.map((f) => f.name);
-  const defaults = fields.map((f, i) => (kinds[i] === 'timestamp' ? null : kinds[i] === 'int64' || kinds[i] === 'uint64' ? '0' : f.typeDefault));
+  // toPlain writes null for unset optional fields in declaration order.
+  const unsetOrder = type.fieldsArray.filter((f) => f.partOf).map((f) => fields.indexOf(f));
+  const values: unknown[] = new Array(fields.length);
   return (buf) => {
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i < names.length; i++) out[names[i]] = defaults[i];
     const end = buf.length;
     let pos = 0;
     let seen = 0;
@@ -543,12 +572,12 @@ export function flatDecoder(type: protobuf.Type): ((buf: Buffer) => Record<strin
       switch (kind) {
         case 'fixed32': case 'sfixed32': case 'float':
           if (pos + 4 > end) return undefined;
-          out[names[i]] = kind === 'fixed32' ? buf.readUInt32LE(pos) : kind === 'sfixed32' ? buf.readInt32LE(pos) : buf.readFloatLE(pos);
+          values[i] = kind === 'fixed32' ? buf.readUInt32LE(pos) : kind === 'sfixed32' ? buf.readInt32LE(pos) : buf.readFloatLE(pos);
           pos += 4;
           continue;
         case 'double':
           if (pos + 8 > end) return undefined;
-          out[names[i]] = buf.readDoubleLE(pos);
+          values[i] = buf.readDoubleLE(pos);
           pos += 8;
           continue;
         default:
@@ -568,7 +597,7 @@ export function flatDecoder(type: protobuf.Type): ((buf: Buffer) => Record<strin
           if (pos + v > end) return undefined;
           const value = textOrUndefined(buf, pos, pos + v);
           if (value === undefined) return undefined; // invalid UTF-8: protobufjs reports it
-          out[names[i]] = value;
+          values[i] = value;
           pos += v;
           break;
         }
@@ -576,22 +605,41 @@ export function flatDecoder(type: protobuf.Type): ((buf: Buffer) => Record<strin
           if (pos + v > end) return undefined;
           const t = readPlainTimestamp(buf, pos, pos + v);
           if (!t) return undefined;
-          out[names[i]] = t;
+          values[i] = t;
           pos += v;
           break;
         }
         case 'int64': case 'uint64':
           if (v > Number.MAX_SAFE_INTEGER) return undefined;
-          out[names[i]] = String(v);
+          values[i] = String(v);
           break;
         default: {
           // 32-bit kinds: protobufjs keeps the low 32 bits of up to 5 bytes.
           if (multiplier > 2 ** 35) return undefined;
           const u = v % 2 ** 32;
-          out[names[i]] = kind === 'bool' ? u !== 0 : kind === 'int32' ? u | 0 : kind === 'uint32' ? u : ((u >>> 1) ^ -(u & 1));
+          if (kind === 'enum') {
+            const n = u | 0;
+            values[i] = enums[i]![n] ?? n;
+          } else values[i] = kind === 'bool' ? u !== 0 : kind === 'int32' ? u | 0 : kind === 'uint32' ? u : ((u >>> 1) ^ -(u & 1));
         }
       }
     }
+    const out: Record<string, unknown> = {};
+    for (let k = 0; k < plainFields.length; k++) {
+      const i = plainFields[k];
+      out[names[i]] = seen & (1 << i) ? values[i] : defaults[i];
+    }
+    if (optionalFields.length) {
+      for (let k = 0; k < optionalFields.length; k++) {
+        const i = optionalFields[k];
+        if (seen & (1 << i)) out[names[i]] = values[i];
+      }
+      for (let k = 0; k < unsetOrder.length; k++) {
+        const i = unsetOrder[k];
+        if (!(seen & (1 << i))) out[names[i]] = null;
+      }
+    }
+    values.fill(undefined);
     return out;
   };
 }

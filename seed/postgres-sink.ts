@@ -41,6 +41,12 @@ interface ColumnInfo {
   quoted: string;
   /** A canonical form of a value's text, for types where equal text ⇔ equal value; else absent. */
   normalize?: (text: string) => string | undefined;
+  /** An insert that leaves the column out stores NULL (no default, identity or generation; not a
+   * domain, which may have a default of its own). Absent: not known. */
+  defaultsToNull?: boolean;
+  /** What an insert that leaves the column out stores, when known: null (NULL) or the text of a
+   * constant default. Absent: not known (a volatile or computed default, a domain). */
+  defaultText?: string | null;
 }
 
 interface TableInfo {
@@ -96,7 +102,7 @@ export class CopyArena {
 
 /** An operation with its values already encoded as PostgreSQL text (done while preparing a batch). */
 export type EncodedOp =
-  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; arena: CopyArena; start: number; end: number }
+  | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; arena: CopyArena; start: number; end: number; /** The value of a one-column primary key, when the row gives it (what insertedText would read from the line). */ pkText?: string | null }
   | { kind: 'delete'; table: TableInfo; shape: string; keys: ColumnInfo[]; values: Array<string | null> }
   | { kind: 'update'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> };
 
@@ -107,6 +113,9 @@ export interface ModuleBatch {
   toRecord: number;
   events: number;
   ops: EncodedOp[];
+  /** `planSteps(ops)`, when worked out ahead (while the module's previous batch is being written);
+   * planned at write time otherwise. Must be dropped when `ops` change. */
+  steps?: Step[];
 }
 
 export interface RowCounts {
@@ -198,14 +207,17 @@ export class PostgresModuleSink {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
         // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
         // so the handler's objects die young (cheap for the garbage collector).
+        const pk = table.primaryKey?.length === 1 ? table.primaryKey[0] : undefined;
+        let pkText: string | null | undefined;
         let line = '';
         for (let i = 0; i < columns.length; i++) {
           const text = toText(op.row[columns[i].name], columns[i], table);
+          if (columns[i] === pk) pkText = text;
           line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
         }
         const start = arena.length;
         arena.writeString(line + '\n');
-        return { kind: 'insert', table, shape, columns, arena, start, end: arena.length };
+        return { kind: 'insert', table, shape, columns, arena, start, end: arena.length, pkText };
       }
       case 'delete': {
         const { key: shape, columns: keys } = shapeOf(table, op.where, 'where');
@@ -256,7 +268,7 @@ export class PostgresModuleSink {
           `module ${this.module.name}: progress for ${batch.file} is at record ${stored ?? 'none'} in the database but this run expected ${expected ?? 'none'}: is another ferry run seeding this module? Stop it, then run again with --resume`,
           { module: this.module.name, file: batch.file, record: batch.fromRecord });
       }
-      const counts = await this.apply(client, batch.ops);
+      const counts = await this.apply(client, batch.ops, batch.steps);
       await client.query('COMMIT');
       this.expected.set(batch.file, batch.toRecord);
       return counts;
@@ -311,9 +323,9 @@ export class PostgresModuleSink {
     }
   }
 
-  private async apply(client: pg.PoolClient, ops: EncodedOp[]): Promise<RowCounts> {
+  private async apply(client: pg.PoolClient, ops: EncodedOp[], steps: Step[] = planSteps(ops)): Promise<RowCounts> {
     const counts: RowCounts = { inserted: 0, updated: 0, deleted: 0 };
-    for (const step of planSteps(ops)) {
+    for (const step of steps) {
       if (step.kind === 'insert') {
         const columns = step.ops[0].columns.map((c) => c.quoted).join(', ');
         const stream = client.query(copyFrom(`COPY ${step.table.qualified} (${columns}) FROM STDIN`));
@@ -445,12 +457,15 @@ export class PostgresModuleSink {
   }
 
   private async loadTables(): Promise<void> {
-    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string }>(
+    const { rows } = await this.pool!.query<{ table: string; column: string; type: string; typname: string; category: string; null_default: boolean; const_default: string | null }>(
       `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
-              t.typname, t.typcategory AS category
+              t.typname, t.typcategory AS category,
+              NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '' AND t.typtype <> 'd' AS null_default,
+              CASE WHEN d.adbin::text LIKE '{CONST %' AND a.attidentity = '' AND a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS const_default
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
          JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2
         ORDER BY c.relname, a.attnum`, [this.schemaName, PROGRESS_TABLE]);
     this.tables.clear();
@@ -461,7 +476,18 @@ export class PostgresModuleSink {
         this.tables.set(r.table, table);
       }
       const kind: ColumnKind = r.typname === 'json' || r.typname === 'jsonb' ? 'json' : r.typname === 'bytea' ? 'bytea' : r.typname === 'bool' ? 'bool' : r.category === 'A' ? 'array' : 'other';
-      table.columns.set(r.column, { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname] });
+      const column: ColumnInfo = { name: r.column, type: r.type, kind, quoted: pg.escapeIdentifier(r.column), normalize: NORMALIZERS[r.typname], defaultsToNull: r.null_default };
+      if (r.null_default) column.defaultText = null;
+      else if (r.const_default !== null) {
+        // A constant (a plain literal of the column's type): its text is what COPY would store.
+        try {
+          const { rows: v } = await this.pool!.query<{ v: string | null }>(`SELECT (${r.const_default})::text AS v`);
+          column.defaultText = v[0].v;
+        } catch {
+          // Not evaluable here: left unknown.
+        }
+      }
+      table.columns.set(r.column, column);
     }
     const keys = await this.pool!.query<{ table: string; column: string }>(
       `SELECT c.relname AS table, a.attname AS column
@@ -553,7 +579,7 @@ type InsertOp = Extract<EncodedOp, { kind: 'insert' }>;
 type DeleteOp = Extract<EncodedOp, { kind: 'delete' }>;
 type UpdateOp = Extract<EncodedOp, { kind: 'update' }>;
 
-type Step =
+export type Step =
   | { kind: 'insert'; table: TableInfo; ops: InsertOp[] }
   | { kind: 'delete'; table: TableInfo; ops: DeleteOp[] }
   | { kind: 'update'; table: TableInfo; ops: UpdateOp[] };
@@ -664,7 +690,9 @@ export function planSteps(batchOps: readonly EncodedOp[]): Step[] {
  * into the rows inserted before it. The batch's operations are not changed (a retry plans them again).
  */
 export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
-  if (!ops.some((op) => op.kind === 'update' && op.table.primaryKey)) return ops;
+  const updated = new Set<TableInfo>();
+  for (const op of ops) if (op.kind === 'update' && op.table.primaryKey) updated.add(op.table);
+  if (updated.size === 0) return ops;
   const out: Array<EncodedOp | undefined> = ops.slice();
   const inserted = new Map<TableInfo, Map<string, number>>();
   let folded = 0;
@@ -676,14 +704,23 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
       continue;
     }
     if (op.kind === 'insert') {
-      const key = pk.map((c) => {
-        const v = insertedText(op, c);
-        return v === null || v === undefined ? undefined : c.normalize?.(v);
-      });
-      if (key.every((k) => k !== undefined)) {
+      if (!updated.has(op.table)) continue; // no update by key of this table in the batch: nothing to fold
+      let key: string | undefined;
+      if (pk.length === 1) {
+        // (The same text as the join below gives for one column.)
+        const v = insertedText(op, pk[0]);
+        key = v === null || v === undefined ? undefined : pk[0].normalize?.(v);
+      } else {
+        const parts = pk.map((c) => {
+          const v = insertedText(op, c);
+          return v === null || v === undefined ? undefined : c.normalize?.(v);
+        });
+        if (parts.every((k) => k !== undefined)) key = parts.join('\u0001');
+      }
+      if (key !== undefined) {
         let rows = inserted.get(op.table);
         if (!rows) inserted.set(op.table, (rows = new Map()));
-        rows.set(key.join('\u0001'), i);
+        rows.set(key, i);
       }
       continue;
     }
@@ -721,13 +758,25 @@ function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | 
 }
 
 /**
- * The insert with the update's values in its COPY line (a new line at the end of the same arena); a
- * column the insert left to its default is added to it (another column set: another COPY step).
+ * The insert with the update's values in its COPY line (a new line at the end of the same arena).
+ * When the update sets a column the insert left to its default, the row is widened to every column
+ * whose default is known here (given as that value), so the rows that updates were folded into share
+ * one column set, one COPY, whichever columns their updates set; a column of unknown default that an
+ * update sets is added on its own (another column set: another COPY step).
  */
 function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
   const fields = insert.arena.buf.toString('utf8', insert.start, insert.end - 1).split('\t');
   let columns = insert.columns;
   let shape = insert.shape;
+  if (update.sets.some((c) => !columns.includes(c))) {
+    columns = [...columns];
+    for (const c of insert.table.columns.values()) {
+      if (c.defaultText === undefined || columns.includes(c)) continue;
+      columns.push(c);
+      fields.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
+      shape += `\u0002${c.name}`;
+    }
+  }
   for (let j = 0; j < update.sets.length; j++) {
     const column = update.sets[j];
     const value = update.values[update.keys.length + j];
@@ -758,7 +807,11 @@ function commutes(op: EncodedOp, run: Run): boolean {
     return !op.keys.some((k) => run.setColumns!.has(k.name));
   }
   if (run.kind === 'delete') return !run.whereColumns!.some((k) => op.sets.some((c) => c.name === k.name));
-  return false;
+  // Two updates commute when they set different columns, neither of which the other matches on:
+  // each row ends with both values whatever the order (the values are constants, not expressions).
+  const sets = run.setColumns!;
+  if (op.sets.some((c) => sets.has(c.name)) || op.keys.some((k) => sets.has(k.name))) return false;
+  return !run.whereColumns!.some((k) => op.sets.some((c) => c.name === k.name));
 }
 
 /** Could this inserted row be one that the run's deletes/updates match? (One provably different column is enough.) */
@@ -823,11 +876,19 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
   return false;
 }
 
-/** The text an insert gives a column: undefined when the column is left to its default. */
+/** The text an insert gives a column (null: NULL); undefined when it is left to a default not known here. */
 function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefined {
+  if (op.pkText !== undefined && column === op.table.primaryKey?.[0]) return op.pkText;
   const i = op.columns.indexOf(column);
-  if (i < 0) return undefined;
-  const field = op.arena.buf.toString('utf8', op.start, op.end - 1).split('\t')[i];
+  if (i < 0) return column.defaultsToNull ? null : undefined;
+  // Only the one field's bytes are decoded (a tab never occurs inside a field: COPY escapes it).
+  const buf = op.arena.buf;
+  const last = op.end - 1;
+  let from = op.start;
+  for (let k = 0; k < i; k++) from = buf.indexOf(9, from) + 1;
+  let to = i === op.columns.length - 1 ? last : buf.indexOf(9, from);
+  if (to < 0 || to > last) to = last;
+  const field = buf.toString('utf8', from, to);
   return field === '\\N' ? null : copyUnescape(field);
 }
 
@@ -854,19 +915,38 @@ function addProjection(p: RowProjection, row: InsertOp): void {
 }
 
 /**
- * The COPY data of a step: byte ranges of the arenas, adjacent rows merged (all of a batch's rows
- * when the batch inserts into one table only), sent in CopyData messages of at most 1 MiB (COPY
- * does not need messages to end at row boundaries).
+ * The COPY data of a step, in CopyData messages of about 1 MiB (COPY does not need messages to end at
+ * row boundaries): byte ranges of the arenas, adjacent rows merged, and rows that are not adjacent
+ * (other tables' rows in between, updates folded into lines at the arena's end) gathered into one
+ * buffer. Each message is a socket write or two: a message per scattered row cost about 2 s of
+ * system time per million rows.
  */
 function* copyChunks(ops: ReadonlyArray<{ arena: CopyArena; start: number; end: number }>): Generator<Buffer> {
   const MAX = 1 << 20;
+  // Not reused once given out: the COPY stream may hold on to messages until the server is ready.
+  let gather: Buffer | undefined;
+  let used = 0;
   let i = 0;
   while (i < ops.length) {
     const { arena, start } = ops[i];
     let end = ops[i].end;
     for (i++; i < ops.length && ops[i].arena === arena && ops[i].start === end; i++) end = ops[i].end;
-    for (let at = start; at < end; at += MAX) yield arena.buf.subarray(at, Math.min(end, at + MAX));
+    if (end - start >= MAX / 4) {
+      if (used) yield gather!.subarray(0, used);
+      gather = undefined;
+      used = 0;
+      for (let at = start; at < end; at += MAX) yield arena.buf.subarray(at, Math.min(end, at + MAX));
+      continue;
+    }
+    if (gather && used + end - start > gather.length) {
+      yield gather.subarray(0, used);
+      gather = undefined;
+      used = 0;
+    }
+    gather ??= Buffer.allocUnsafe(MAX);
+    used += arena.buf.copy(gather, used, start, end);
   }
+  if (used) yield gather!.subarray(0, used);
 }
 
 function columnArrays(ops: ReadonlyArray<{ values: Array<string | null> }>, n: number): Array<Array<string | null>> {
@@ -934,12 +1014,24 @@ const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([
 const NORMALIZERS: Record<string, (text: string) => string | undefined> = {
   text: (t) => t,
   varchar: (t) => t,
-  uuid: (t) => UUID.exec(t)?.slice(1).join('').toLowerCase(),
+  uuid: (t) => (isCanonicalUuid(t) ? t : UUID.exec(t)?.slice(1).join('-').toLowerCase()),
   int2: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
   int4: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
   int8: (t) => (INTEGER.test(t) ? BigInt(t.trim()).toString() : undefined),
   bool: (t) => (t === 't' || t === 'true' ? 't' : t === 'f' || t === 'false' ? 'f' : undefined),
 };
+
+/** Lowercase 8-4-4-4-12 hex: the form the uuid normalizer gives (checked without a regular expression). */
+function isCanonicalUuid(t: string): boolean {
+  if (t.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = t.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
 

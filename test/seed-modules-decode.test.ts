@@ -145,6 +145,40 @@ describe('seed modules fast paths', () => {
     expect(decode(Buffer.from([0x0a, 0x01, 0xff]))).toBeUndefined();
   });
 
+  it('reads proto3 optional fields and enums from the wire as toPlain gives them (null when unset, enum names)', () => {
+    const root = parseProto([`syntax = "proto3"; package o;
+      enum Kind { KIND_UNSPECIFIED = 0; KIND_A = 1; KIND_B = 7; }
+      message Opt { string id = 1; optional string body = 3; int64 n = 2; Kind kind = 4; optional int32 w = 5;
+        optional Kind k2 = 6; optional google.protobuf.Timestamp at = 7; optional int64 big = 8; bool flag = 9; }
+      message RealOneof { oneof x { string a = 1; string b = 2; } }`]);
+    const type = root.lookupType('o.Opt');
+    const decode = flatDecoder(type)!;
+    expect(decode).toBeDefined();
+    expect(flatDecoder(root.lookupType('o.RealOneof'))).toBeUndefined();
+    const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)];
+    let fast = 0;
+    for (let n = 0; n < 3_000; n++) {
+      const sample: Record<string, unknown> = {};
+      if (Math.random() < 0.6) sample.id = pick(['', 'x', 'ä']);
+      if (Math.random() < 0.5) sample.body = pick(['', 'hello', 'tab\there']);
+      if (Math.random() < 0.5) sample.n = pick(['0', '5', '9007199254740991']);
+      if (Math.random() < 0.5) sample.kind = pick([0, 1, 7, 3, -2]);
+      if (Math.random() < 0.5) sample.w = pick([0, -1, 640]);
+      if (Math.random() < 0.5) sample.k2 = pick([0, 1, 7, 99]);
+      if (Math.random() < 0.5) sample.at = pick([{}, { seconds: '1500000000', nanos: 5 }]);
+      if (Math.random() < 0.5) sample.big = pick(['0', '-1', '123']);
+      if (Math.random() < 0.5) sample.flag = Math.random() < 0.5;
+      const bytes = Buffer.from(type.encode(type.fromObject(sample)).finish());
+      const expected = toPlain(type, type.decode(bytes));
+      const got = decode(bytes);
+      if (got === undefined) continue;
+      fast++;
+      expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+      expect(got).toEqual(expected);
+    }
+    expect(fast).toBeGreaterThan(1_000);
+  });
+
   it('writes timestamps as new Date(...).toISOString() would', () => {
     const reference = (s: number, n: number) => (n % 1_000_000 === 0
       ? new Date(s * 1000 + n / 1_000_000).toISOString()

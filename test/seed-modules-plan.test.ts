@@ -93,4 +93,67 @@ describe('planSteps', () => {
     expect(steps.map((s) => s.kind)).toEqual(['insert', 'update', 'update']);
     expect(steps[2].ops).toHaveLength(2);
   });
+
+  it('widens rows that updates were folded into to every column of known default: one COPY whatever the updates set', () => {
+    const body = { name: 'body', type: 'text', kind: 'text', quoted: 'body', normalize: (t: string) => t } as const;
+    const readD = { ...read, defaultText: 'false' };
+    const cityD = { ...city, defaultText: null };
+    const withDefaults = { name: 'message', qualified: 'chat.message', columns: new Map(), shapes: new Map(), primaryKey: [itemId] };
+    for (const c of [itemId, body, readD, cityD]) withDefaults.columns.set(c.name, c);
+    const steps = planSteps([
+      insert([itemId, body as never], ['m1', 'a'], withDefaults),
+      insert([itemId, body as never], ['m2', 'b'], withDefaults),
+      insert([itemId, body as never], ['m3', 'c'], withDefaults),
+      update(itemId, 'm1', readD as never, 't', withDefaults),
+      update(itemId, 'm2', cityD as never, 'Oulu', withDefaults),
+    ]);
+    expect(steps.map((s) => [s.kind, s.ops.length, (s.ops[0] as { columns: Array<{ name: string }> }).columns.map((c) => c.name).join(',')]))
+      .toEqual([['insert', 2, 'item_id,body,read,city'], ['insert', 1, 'item_id,body']]);
+    expect(apply(steps)).toEqual([
+      { item_id: 'm1', body: 'a', read: 't', city: '\\N' },
+      { item_id: 'm2', body: 'b', read: 'false', city: 'Oulu' },
+      { item_id: 'm3', body: 'c' },
+    ]);
+  });
+
+  it('moves an insert past a delete on a column the row leaves out when that column defaults to NULL', () => {
+    const nullRef = { ...refId, defaultsToNull: true };
+    const del = (value: string): EncodedOp => ({ kind: 'delete', table, shape: 'ref_id', keys: [nullRef as never], values: [value] });
+    const photo = (actor: string, ref: string) => insert([uuid, kindColumn, nullRef as never], [actor, 'new_photo', ref]);
+    const steps = planSteps([
+      insert([uuid, kindColumn], ['a', 'joined']),
+      del('p1'),
+      insert([uuid, kindColumn], ['b', 'joined']), // ref_id NULL: never matched by the delete
+      photo('c', 'p2'),
+      del('p2'), // deletes c's photo: the insert before it must stay before it
+      photo('d', 'p3'),
+    ]);
+    expect(apply(steps).map((r) => r.actor_id)).toEqual(['a', 'b', 'd']);
+    // One COPY per column set (d's photo, not deleted, joins the first run too), one DELETE.
+    expect(steps.map((s) => s.kind)).toEqual(['insert', 'insert', 'delete']);
+    // Unknown defaults stay where they were.
+    expect(planSteps([insert([uuid, kindColumn], ['a', 'joined']), remove(refId, 'p1'), insert([uuid, kindColumn], ['b', 'joined'])]).map((s) => s.kind))
+      .toEqual(['insert', 'delete', 'insert']);
+  });
+
+  it('groups interleaved updates that set different columns, and keeps those that set the same one in order', () => {
+    const ops = [
+      update(itemId, 'm1', read, 't'),
+      update(itemId, 'm1', city, 'Oulu'),
+      update(itemId, 'm2', read, 't'),
+      update(itemId, 'm2', city, 'Vaasa'),
+      update(itemId, 'm1', read, 'f'), // same column as the first: the later value wins
+    ];
+    const steps = planSteps(ops);
+    expect(steps.map((s) => [s.kind, s.ops.length])).toEqual([['update', 2], ['update', 2]]);
+    const start = () => [{ item_id: 'm1', read: 'f', city: '' }, { item_id: 'm2', read: 'f', city: '' }];
+    const applyTo = (rows: Array<Record<string, string>>, list: EncodedOp[]) => {
+      for (const op of list) if (op.kind === 'update') for (const r of rows) if (r.item_id === op.values[0]) r[op.sets[0].name] = op.values[1]!;
+      return rows;
+    };
+    expect(applyTo(start(), steps.flatMap((s) => s.ops as EncodedOp[]))).toEqual(applyTo(start(), ops));
+    // An update that sets a column another one matches on does not move past it.
+    expect(planSteps([update(itemId, 'm1', read, 't'), update(read as never, 't', city, 'x'), update(itemId, 'm2', read, 't')]).map((s) => s.ops.length))
+      .toEqual([1, 1, 1]);
+  });
 });

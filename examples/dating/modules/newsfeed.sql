@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS newsfeed.item (
 );
 CREATE INDEX IF NOT EXISTS item_actor ON newsfeed.item (actor_id);
 CREATE INDEX IF NOT EXISTS item_created ON newsfeed.item (created_at DESC);
+-- PhotoDeleted removes the photo's item by ref_id.
+CREATE INDEX IF NOT EXISTS item_ref ON newsfeed.item (ref_id);
 
 -- Viewer never sees actor (both directions of every MemberBlocked).
 CREATE TABLE IF NOT EXISTS newsfeed.hidden (
