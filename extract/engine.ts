@@ -660,7 +660,8 @@ async function extractPart(
       const fetchChunk = async (from: KeyTuple | undefined): Promise<Chunk> => {
         await rate?.ready();
         const got: Chunk = { batches: [], rows: 0, bytes: 0 };
-        for await (const batch of source.readChunk({ info: p.info, after: from, upTo: part.upTo, limit: settings.chunkRows, maxBytes: chunkBytes, type })) {
+        const request = { info: p.info, after: from, upTo: part.upTo, limit: settings.chunkRows, maxBytes: chunkBytes, type, blockRecords, blockBytes };
+        for await (const batch of source.readChunk(request)) {
           if (stop.failed) throw new Error('stopped: another part failed');
           const framed = frameBatch(type, batch);
           if (framed.ends.length === 0) continue;

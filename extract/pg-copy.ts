@@ -25,289 +25,39 @@ export interface CopyColumn {
   convert: (text: string) => unknown;
 }
 
+export interface EncodedBatch {
+  framed: Buffer;
+  ends: number[];
+  bytes: number;
+  lastKey?: string[];
+}
+
 /** Thrown by field writers for a value ferry cannot carry; the encoder adds table, column and key. */
 class ValueError extends Error {}
 
-export class CopyRowEncoder {
-  /** Framed rows of the current batch. */
-  out: Buffer = Buffer.allocUnsafe(1 << 16);
-  pos = 0;
-  ends: number[] = [];
-  /** Text bytes of the batch's values (as read; for MB/s and the chunk byte limit). */
-  bytes = 0;
-  /** Text bytes of every row so far. */
-  totalBytes = 0;
-  /** Set once a row brought totalBytes to maxBytes: rows after it are not taken. */
-  full = false;
-  /** Key (as text) of the batch's last row. */
-  lastKey?: string[];
-
-  /** Where the row message being built goes (the batch buffer itself), and the write position in it. */
-  scratch: Buffer = this.out;
-  sp = 0;
-  /** Bytes of the length prefix reserved before a row (that of the row before). */
-  private prefix = 1;
-
-  private readonly writers: FieldWriter[];
-  private readonly order: number[];
-  private readonly starts: Int32Array;
-  private readonly stops: Int32Array;
-  private readonly escaped: Uint8Array;
-  private pending: Buffer[] = [];
-  private bsBuf?: Buffer;
-  /** Position of the next backslash in bsBuf at or after the current field (-1: none). */
-  private bsAt = -2;
-  /** The row being encoded, and the batch's last row: buffer and range (a Buffer per row costs). */
-  private lineBuf?: Buffer;
-  private lineS = 0;
-  private lineE = 0;
-  private lastBuf?: Buffer;
-  private lastS = 0;
-  private lastE = 0;
+/**
+ * How the COPY rows of one table become its row messages: a field writer per column, built once
+ * for all the table's chunks (closures made anew per chunk were optimized anew by V8 per chunk,
+ * some 70 background compilations in a million-row extract).
+ */
+export class CopyRowFormat {
+  readonly writers: FieldWriter[];
+  /** Columns in field-number order (protobufjs writes fields by field number). */
+  readonly order: number[];
 
   constructor(
-    private readonly table: string,
-    private readonly columns: CopyColumn[],
+    readonly table: string,
+    readonly columns: CopyColumn[],
     /** Columns in the COPY row: the row message's columns, then any extra key columns. */
-    private readonly width: number,
-    private readonly keyIndexes: number[],
+    readonly width: number,
+    readonly keyIndexes: number[],
     private readonly type: protobuf.Type,
     private readonly clock: WallClock,
     /** Check that text is UTF-8 (a SQL_ASCII database sends bytes as they are stored). */
     private readonly checkUtf8: boolean,
-    private readonly maxBytes = Infinity,
   ) {
-    // protobufjs writes fields by field number.
     this.order = columns.map((_, i) => i).sort((a, b) => columns[a].column.ordinal - columns[b].column.ordinal);
     this.writers = columns.map((c) => this.writerFor(c));
-    this.starts = new Int32Array(width);
-    this.stops = new Int32Array(width);
-    this.escaped = new Uint8Array(width);
-  }
-
-  /** Takes COPY data; complete rows are encoded, a cut-off last row waits for the next chunk. */
-  push(chunk: Buffer): void {
-    if (this.full) return;
-    let buf = chunk;
-    let from = 0;
-    if (this.pending.length) {
-      const nl = chunk.indexOf(NL);
-      if (nl < 0) {
-        this.pending.push(chunk);
-        return;
-      }
-      const line = Buffer.concat([...this.pending, chunk.subarray(0, nl + 1)]);
-      this.pending = [];
-      this.row(line, 0, line.length - 1);
-      from = nl + 1;
-      if (this.full) return;
-    }
-    for (;;) {
-      const nl = buf.indexOf(NL, from);
-      if (nl < 0) break;
-      this.row(buf, from, nl);
-      from = nl + 1;
-      if (this.full) return;
-    }
-    if (from < buf.length) this.pending.push(buf.subarray(from));
-  }
-
-  /** After the last chunk: a row without its newline means the data was cut short. */
-  end(): void {
-    if (!this.full && this.pending.some((p) => p.length > 0)) throw new Error('COPY data ended inside a row');
-  }
-
-  get rows(): number {
-    return this.ends.length;
-  }
-
-  /** Hands over the batch's rows and starts a new batch. */
-  take(): { framed: Buffer; ends: number[]; bytes: number; lastKey?: string[] } {
-    const framed = this.out.subarray(0, this.pos);
-    const batch = { framed, ends: this.ends, bytes: this.bytes, lastKey: this.lastBuf && this.keyIndexes.length ? this.keyOf(this.lastBuf.subarray(this.lastS, this.lastE)) : undefined };
-    this.pos = 0;
-    this.ends = [];
-    this.bytes = 0;
-    this.lastBuf = undefined;
-    this.out = this.scratch = Buffer.allocUnsafe(Math.min(Math.max(this.out.length, 1 << 16), 1 << 23));
-    return batch;
-  }
-
-  private split(buf: Buffer, s: number, e: number): void {
-    const starts = this.starts;
-    const stops = this.stops;
-    const escaped = this.escaped;
-    const last = this.width - 1;
-    // The next backslash in this buffer (found once per buffer unless there are some).
-    if (this.bsBuf !== buf) {
-      this.bsBuf = buf;
-      this.bsAt = -2;
-    }
-    let start = s;
-    for (let col = 0; ; col++) {
-      let stop = col === last ? e : buf.indexOf(TAB, start);
-      if (stop < 0 || stop > e) {
-        if (col !== last) throw new Error(`COPY row has ${col + 1} fields, not ${this.width}`);
-        stop = e;
-      }
-      if (this.bsAt !== -1 && this.bsAt < start) {
-        const at = buf.indexOf(BACKSLASH, start);
-        this.bsAt = at < 0 ? -1 : at;
-      }
-      // (A tab in a value is written as \t: every tab byte ends a field.)
-      starts[col] = start;
-      stops[col] = stop;
-      escaped[col] = this.bsAt >= 0 && this.bsAt < stop ? 1 : 0;
-      if (col === last) return;
-      start = stop + 1;
-    }
-  }
-
-  /** Encodes one row: its COPY text in buf[s..e), without the newline. */
-  row(buf: Buffer, s: number, e: number): void {
-    this.lineBuf = buf;
-    this.lineS = s;
-    this.lineE = e;
-    this.split(buf, s, e);
-    const start = this.pos;
-    let prefix = this.prefix;
-    this.sp = start + prefix;
-    // Room for the whole message: no field writes more than its text plus 24 bytes (tag, length,
-    // varints, a timestamp), except those that reserve for themselves (arrays, repaired text).
-    this.reserve(e - s + this.width * 24 + 16);
-    let rowBytes = 0;
-    const { starts, stops, escaped, columns, writers, order } = this;
-    for (let k = 0; k < order.length; k++) {
-      const i = order[k];
-      const fs = starts[i];
-      const fe = stops[i];
-      if (fe - fs === 2 && buf[fs] === BACKSLASH && buf[fs + 1] === 78) {
-        if (columns[i].column.repeated) throw this.fail(buf, i, new ValueError('NULL array'));
-        continue;
-      }
-      rowBytes += fe - fs;
-      try {
-        writers[i](this, buf, fs, fe, escaped[i] === 1);
-      } catch (err) {
-        throw this.fail(buf, i, err as Error);
-      }
-    }
-    // Typed arrays drop writes past their end: a message larger than reserved must not pass.
-    if (this.sp > this.out.length) throw new Error(`${this.table}: internal error: a row message outgrew its buffer`);
-    // Frame: the varint length before the message (moved when its size differs from the guess).
-    const len = this.sp - start - prefix;
-    const need = varintSize(len);
-    if (need !== prefix) {
-      this.reserve(need);
-      this.out.copyWithin(start + need, start + prefix, this.sp);
-      this.sp += need - prefix;
-      this.prefix = prefix = need;
-    }
-    const out = this.out;
-    let v = len;
-    let p = start;
-    while (v > 127) {
-      out[p++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    out[p] = v;
-    this.pos = this.sp;
-    this.ends.push(this.pos);
-    this.bytes += rowBytes;
-    this.totalBytes += rowBytes;
-    this.lastBuf = buf;
-    this.lastS = s;
-    this.lastE = e;
-    if (this.totalBytes >= this.maxBytes) this.full = true;
-  }
-
-  private fail(_buf: Buffer, i: number, err: Error): Error {
-    const key = this.keyOf(this.lineBuf!.subarray(this.lineS, this.lineE));
-    const c = this.columns[i].column;
-    if (err.message === 'NULL array') {
-      return new ExtractError(
-        `${this.table}: column ${c.name} is NULL in the row with key (${key.join(', ')}); an array column is a repeated field, which cannot tell NULL from empty: ` +
-          `use --cast '${this.table}.${c.name}=coalesce("${c.name.replace(/"/g, '""')}", ''{}'')' if NULL may become empty, or --exclude-columns '${this.table}.${c.name}'`,
-        { table: this.table, column: c.name },
-      );
-    }
-    return new ExtractError(`${this.table}: column ${c.name}, row with key (${key.join(', ')}): ${err.message}`, { table: this.table, column: c.name }, { cause: err });
-  }
-
-  /** Key columns of a row (its line, without the newline) as text. */
-  private keyOf(line: Buffer): string[] {
-    const wanted = new Map<number, string>();
-    const max = Math.max(...this.keyIndexes);
-    let start = 0;
-    for (let col = 0; col <= max && start <= line.length; col++) {
-      let stop = line.indexOf(TAB, start);
-      if (stop < 0) stop = line.length;
-      if (this.keyIndexes.includes(col)) wanted.set(col, unescapeText(line, start, stop));
-      start = stop + 1;
-    }
-    return this.keyIndexes.map((k) => wanted.get(k) ?? '');
-  }
-
-  // --- writing into the row message ---------------------------------------------------------
-
-  reserve(n: number): void {
-    if (this.sp + n > this.out.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.sp + n));
-      this.out.copy(bigger, 0, 0, this.sp);
-      this.out = this.scratch = bigger;
-    }
-  }
-
-  /** Copies buf[s..e) to the write position (short runs by hand: Buffer#copy costs more for them). */
-  bytesFrom(buf: Buffer, s: number, e: number): void {
-    const n = e - s;
-    const out = this.out;
-    let p = this.sp;
-    if (n < 64) {
-      for (let i = s; i < e; i++) out[p++] = buf[i];
-    } else {
-      buf.copy(out, p, s, e);
-      p += n;
-    }
-    this.sp = p;
-  }
-
-  varint(v: number): void {
-    const b = this.scratch;
-    while (v > 127) {
-      b[this.sp++] = (v % 128) | 128;
-      v = Math.floor(v / 128);
-    }
-    b[this.sp++] = v;
-  }
-
-  /** A signed 64-bit value as protobuf's varint (negative values take ten bytes). */
-  varint64(v: number | bigint): void {
-    if (typeof v === 'number') {
-      if (v >= 0) return this.varint(v);
-      // Two's complement of a negative safe integer, as protobufjs' LongBits: ten bytes.
-      let hi = Math.floor(v / 4294967296) >>> 0;
-      let lo = (v - Math.floor(v / 4294967296) * 4294967296) >>> 0;
-      const out = this.scratch;
-      while (hi) {
-        out[this.sp++] = (lo & 127) | 128;
-        lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-        hi >>>= 7;
-      }
-      while (lo > 127) {
-        out[this.sp++] = (lo & 127) | 128;
-        lo >>>= 7;
-      }
-      out[this.sp++] = lo;
-      return;
-    }
-    let u = BigInt.asUintN(64, v);
-    const b = this.scratch;
-    while (u > 127n) {
-      b[this.sp++] = Number(u & 127n) | 128;
-      u >>= 7n;
-    }
-    b[this.sp++] = Number(u);
   }
 
   private writerFor(c: CopyColumn): FieldWriter {
@@ -479,6 +229,305 @@ export class CopyRowEncoder {
       enc.scratch.set(bytes, enc.sp);
       enc.sp += bytes.length;
     };
+  }
+}
+
+export class CopyRowEncoder {
+  /** Framed rows of the current batch. */
+  out: Buffer = Buffer.allocUnsafe(1 << 16);
+  pos = 0;
+  ends: number[] = [];
+  /** Text bytes of the batch's values (as read; for MB/s and the chunk byte limit). */
+  bytes = 0;
+  /** Text bytes of every row so far. */
+  totalBytes = 0;
+  /** Set once a row brought totalBytes to maxBytes: rows after it are not taken. */
+  full = false;
+  /** Key (as text) of the batch's last row. */
+  lastKey?: string[];
+
+  /** Where the row message being built goes (the batch buffer itself), and the write position in it. */
+  scratch: Buffer = this.out;
+  sp = 0;
+  /** Bytes of the length prefix reserved before a row (that of the row before). */
+  private prefix = 1;
+
+  private readonly writers: FieldWriter[];
+  private readonly order: number[];
+  private readonly starts: Int32Array;
+  private readonly stops: Int32Array;
+  private readonly escaped: Uint8Array;
+  private pending: Buffer[] = [];
+  /** Batches ended by the batch limits, not yet taken. */
+  private readonly done: EncodedBatch[] = [];
+  private bsBuf?: Buffer;
+  /** Position of the next backslash in bsBuf at or after the current field (-1: none). */
+  private bsAt = -2;
+  /** The row being encoded, and the batch's last row: buffer and range (a Buffer per row costs). */
+  private lineBuf?: Buffer;
+  private lineS = 0;
+  private lineE = 0;
+  private lastBuf?: Buffer;
+  private lastS = 0;
+  private lastE = 0;
+
+  private readonly table: string;
+  private readonly columns: CopyColumn[];
+  private readonly width: number;
+  private readonly keyIndexes: number[];
+  private readonly batchRows: number;
+  private readonly batchBytes: number;
+
+  constructor(
+    format: CopyRowFormat,
+    private readonly maxBytes = Infinity,
+    /** A batch ends after this many rows, or after the row that brings its framed bytes to `bytes` (the dump's block rule). */
+    batch = { rows: Infinity, bytes: Infinity },
+  ) {
+    ({ table: this.table, columns: this.columns, width: this.width, keyIndexes: this.keyIndexes, writers: this.writers, order: this.order } = format);
+    this.batchRows = batch.rows;
+    this.batchBytes = batch.bytes;
+    if (Number.isFinite(batch.bytes)) this.out = this.scratch = Buffer.allocUnsafe(Math.min(batch.bytes + (1 << 16), 1 << 23));
+    this.starts = new Int32Array(this.width);
+    this.stops = new Int32Array(this.width);
+    this.escaped = new Uint8Array(this.width);
+  }
+
+  /** Takes COPY data; complete rows are encoded, a cut-off last row waits for the next chunk. */
+  push(chunk: Buffer): void {
+    if (this.full) return;
+    let buf = chunk;
+    let from = 0;
+    if (this.pending.length) {
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        this.pending.push(chunk);
+        return;
+      }
+      const line = Buffer.concat([...this.pending, chunk.subarray(0, nl + 1)]);
+      this.pending = [];
+      this.row(line, 0, line.length - 1);
+      from = nl + 1;
+      if (this.full) return;
+    }
+    for (;;) {
+      const nl = buf.indexOf(NL, from);
+      if (nl < 0) break;
+      this.row(buf, from, nl);
+      from = nl + 1;
+      if (this.full) return;
+    }
+    if (from < buf.length) this.pending.push(buf.subarray(from));
+  }
+
+  /** After the last chunk: a row without its newline means the data was cut short. */
+  end(): void {
+    if (!this.full && this.pending.some((p) => p.length > 0)) throw new Error('COPY data ended inside a row');
+  }
+
+  get rows(): number {
+    return this.ends.length;
+  }
+
+  private seal(): void {
+    this.done.push(this.take());
+  }
+
+  /** The oldest batch that reached the batch limits, if any (taken off the list). */
+  sealed(): EncodedBatch | undefined {
+    return this.done.shift();
+  }
+
+  /** Hands over the batch's rows and starts a new batch. */
+  take(): EncodedBatch {
+    const framed = this.out.subarray(0, this.pos);
+    const batch = { framed, ends: this.ends, bytes: this.bytes, lastKey: this.lastBuf && this.keyIndexes.length ? this.keyOf(this.lastBuf.subarray(this.lastS, this.lastE)) : undefined };
+    this.pos = 0;
+    this.ends = [];
+    this.bytes = 0;
+    this.lastBuf = undefined;
+    // Sized for a whole batch (and the row that ends it), so a batch is written without growing.
+    const size = Number.isFinite(this.batchBytes) ? this.batchBytes + (1 << 16) : this.out.length;
+    this.out = this.scratch = Buffer.allocUnsafe(Math.min(Math.max(size, 1 << 16), 1 << 23));
+    return batch;
+  }
+
+  private split(buf: Buffer, s: number, e: number): void {
+    const starts = this.starts;
+    const stops = this.stops;
+    const escaped = this.escaped;
+    const last = this.width - 1;
+    // The next backslash in this buffer (found once per buffer unless there are some).
+    if (this.bsBuf !== buf) {
+      this.bsBuf = buf;
+      this.bsAt = -2;
+    }
+    let start = s;
+    for (let col = 0; ; col++) {
+      let stop = col === last ? e : buf.indexOf(TAB, start);
+      if (stop < 0 || stop > e) {
+        if (col !== last) throw new Error(`COPY row has ${col + 1} fields, not ${this.width}`);
+        stop = e;
+      }
+      if (this.bsAt !== -1 && this.bsAt < start) {
+        const at = buf.indexOf(BACKSLASH, start);
+        this.bsAt = at < 0 ? -1 : at;
+      }
+      // (A tab in a value is written as \t: every tab byte ends a field.)
+      starts[col] = start;
+      stops[col] = stop;
+      escaped[col] = this.bsAt >= 0 && this.bsAt < stop ? 1 : 0;
+      if (col === last) return;
+      start = stop + 1;
+    }
+  }
+
+  /** Encodes one row: its COPY text in buf[s..e), without the newline. */
+  row(buf: Buffer, s: number, e: number): void {
+    this.lineBuf = buf;
+    this.lineS = s;
+    this.lineE = e;
+    this.split(buf, s, e);
+    const start = this.pos;
+    let prefix = this.prefix;
+    this.sp = start + prefix;
+    // Room for the whole message: no field writes more than its text plus 24 bytes (tag, length,
+    // varints, a timestamp), except those that reserve for themselves (arrays, repaired text).
+    this.reserve(e - s + this.width * 24 + 16);
+    let rowBytes = 0;
+    const { starts, stops, escaped, columns, writers, order } = this;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      const fs = starts[i];
+      const fe = stops[i];
+      if (fe - fs === 2 && buf[fs] === BACKSLASH && buf[fs + 1] === 78) {
+        if (columns[i].column.repeated) throw this.fail(buf, i, new ValueError('NULL array'));
+        continue;
+      }
+      rowBytes += fe - fs;
+      try {
+        writers[i](this, buf, fs, fe, escaped[i] === 1);
+      } catch (err) {
+        throw this.fail(buf, i, err as Error);
+      }
+    }
+    // Typed arrays drop writes past their end: a message larger than reserved must not pass.
+    if (this.sp > this.out.length) throw new Error(`${this.table}: internal error: a row message outgrew its buffer`);
+    // Frame: the varint length before the message (moved when its size differs from the guess).
+    const len = this.sp - start - prefix;
+    const need = varintSize(len);
+    if (need !== prefix) {
+      this.reserve(need);
+      this.out.copyWithin(start + need, start + prefix, this.sp);
+      this.sp += need - prefix;
+      this.prefix = prefix = need;
+    }
+    const out = this.out;
+    let v = len;
+    let p = start;
+    while (v > 127) {
+      out[p++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    out[p] = v;
+    this.pos = this.sp;
+    this.ends.push(this.pos);
+    this.bytes += rowBytes;
+    this.totalBytes += rowBytes;
+    this.lastBuf = buf;
+    this.lastS = s;
+    this.lastE = e;
+    if (this.totalBytes >= this.maxBytes) this.full = true;
+    else if (this.ends.length >= this.batchRows || this.pos >= this.batchBytes) this.seal();
+  }
+
+  private fail(_buf: Buffer, i: number, err: Error): Error {
+    const key = this.keyOf(this.lineBuf!.subarray(this.lineS, this.lineE));
+    const c = this.columns[i].column;
+    if (err.message === 'NULL array') {
+      return new ExtractError(
+        `${this.table}: column ${c.name} is NULL in the row with key (${key.join(', ')}); an array column is a repeated field, which cannot tell NULL from empty: ` +
+          `use --cast '${this.table}.${c.name}=coalesce("${c.name.replace(/"/g, '""')}", ''{}'')' if NULL may become empty, or --exclude-columns '${this.table}.${c.name}'`,
+        { table: this.table, column: c.name },
+      );
+    }
+    return new ExtractError(`${this.table}: column ${c.name}, row with key (${key.join(', ')}): ${err.message}`, { table: this.table, column: c.name }, { cause: err });
+  }
+
+  /** Key columns of a row (its line, without the newline) as text. */
+  private keyOf(line: Buffer): string[] {
+    const wanted = new Map<number, string>();
+    const max = Math.max(...this.keyIndexes);
+    let start = 0;
+    for (let col = 0; col <= max && start <= line.length; col++) {
+      let stop = line.indexOf(TAB, start);
+      if (stop < 0) stop = line.length;
+      if (this.keyIndexes.includes(col)) wanted.set(col, unescapeText(line, start, stop));
+      start = stop + 1;
+    }
+    return this.keyIndexes.map((k) => wanted.get(k) ?? '');
+  }
+
+  // --- writing into the row message ---------------------------------------------------------
+
+  reserve(n: number): void {
+    if (this.sp + n > this.out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.sp + n));
+      this.out.copy(bigger, 0, 0, this.sp);
+      this.out = this.scratch = bigger;
+    }
+  }
+
+  /** Copies buf[s..e) to the write position (short runs by hand: Buffer#copy costs more for them). */
+  bytesFrom(buf: Buffer, s: number, e: number): void {
+    const n = e - s;
+    const out = this.out;
+    let p = this.sp;
+    if (n < 64) {
+      for (let i = s; i < e; i++) out[p++] = buf[i];
+    } else {
+      buf.copy(out, p, s, e);
+      p += n;
+    }
+    this.sp = p;
+  }
+
+  varint(v: number): void {
+    const b = this.scratch;
+    while (v > 127) {
+      b[this.sp++] = (v % 128) | 128;
+      v = Math.floor(v / 128);
+    }
+    b[this.sp++] = v;
+  }
+
+  /** A signed 64-bit value as protobuf's varint (negative values take ten bytes). */
+  varint64(v: number | bigint): void {
+    if (typeof v === 'number') {
+      if (v >= 0) return this.varint(v);
+      // Two's complement of a negative safe integer, as protobufjs' LongBits: ten bytes.
+      let hi = Math.floor(v / 4294967296) >>> 0;
+      let lo = (v - Math.floor(v / 4294967296) * 4294967296) >>> 0;
+      const out = this.scratch;
+      while (hi) {
+        out[this.sp++] = (lo & 127) | 128;
+        lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+        hi >>>= 7;
+      }
+      while (lo > 127) {
+        out[this.sp++] = (lo & 127) | 128;
+        lo >>>= 7;
+      }
+      out[this.sp++] = lo;
+      return;
+    }
+    let u = BigInt.asUintN(64, v);
+    const b = this.scratch;
+    while (u > 127n) {
+      b[this.sp++] = Number(u & 127n) | 128;
+      u >>= 7n;
+    }
+    b[this.sp++] = Number(u);
   }
 }
 

@@ -4,7 +4,8 @@
 // query exactly.
 import pg from 'pg';
 import { parse as parseArray } from 'postgres-array';
-import { CopyOutQuery, CopyRowEncoder, type CopyColumn } from './pg-copy.ts';
+import type protobuf from 'protobufjs';
+import { CopyOutQuery, CopyRowEncoder, CopyRowFormat, type CopyColumn } from './pg-copy.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { UserError } from '../lib/errors.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
@@ -81,7 +82,7 @@ const ISOLATION: Record<string, string> = {
 // Every value as the server sent it.
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
-/** Rows handed to the engine at once (one query returns up to a chunk; this bounds batches). */
+/** Rows handed to the engine at once (one query returns up to a chunk; this bounds batches), unless the request says where blocks end. */
 const BATCH_ROWS = 5000;
 /** ... or bytes of them (wide rows). */
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -110,6 +111,8 @@ export class PostgresSource implements Source {
   private pool?: pg.Pool;
   private readonly clock: WallClock;
   private readonly columnsOf = new Map<string, Map<string, string>>();
+  /** Per row message type (one per dump being written, so per table): how its COPY rows are encoded. */
+  private readonly formats = new WeakMap<protobuf.Type, CopyRowFormat>();
   /** The database's text is checked for UTF-8 only when the server does not (SQL_ASCII). */
   private checkUtf8 = true;
 
@@ -354,9 +357,17 @@ export class PostgresSource implements Source {
   private async *copyChunk(request: ChunkRequest, type: NonNullable<ChunkRequest['type']>): AsyncGenerator<RowBatch> {
     const { info } = request;
     const { text, keyIndexes, width } = this.chunkSql(request, false, true);
-    const names = fieldNames(info.columns);
-    const columns: CopyColumn[] = info.columns.map((c, i) => ({ column: c, field: names[i], convert: this.valueConverter(c) }));
-    const encoder = new CopyRowEncoder(tableName(info.table), columns, width, keyIndexes, type, this.clock, this.checkUtf8, request.maxBytes ?? Infinity);
+    let format = this.formats.get(type);
+    if (!format) {
+      const names = fieldNames(info.columns);
+      const columns: CopyColumn[] = info.columns.map((c, i) => ({ column: c, field: names[i], convert: this.valueConverter(c) }));
+      format = new CopyRowFormat(tableName(info.table), columns, width, keyIndexes, type, this.clock, this.checkUtf8);
+      this.formats.set(type, format);
+    }
+    const encoder = new CopyRowEncoder(format, request.maxBytes ?? Infinity, {
+      rows: request.blockRecords ?? BATCH_ROWS,
+      bytes: request.blockBytes ?? BATCH_BYTES,
+    });
     const client = await this.pool!.connect();
     let broken: Error | undefined;
     let finished = false;
@@ -369,12 +380,13 @@ export class PostgresSource implements Source {
       void client.query(copy as unknown as pg.QueryConfig);
       for (;;) {
         const more = await copy.read(() => encoder.full);
+        // Batches the encoder ended (at block ends) while reading what the socket held.
+        for (let batch = encoder.sealed(); batch; batch = encoder.sealed()) yield batch;
         if (encoder.full) break;
         if (!more) {
           finished = true;
           break;
         }
-        if (encoder.rows >= BATCH_ROWS || encoder.pos >= BATCH_BYTES) yield encoder.take();
       }
       if (encoder.rows) yield encoder.take();
     } catch (err) {

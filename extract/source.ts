@@ -59,6 +59,13 @@ export interface ChunkRequest {
   maxBytes?: number;
   /** The row message type; a source that has it may hand rows over already encoded (RowBatch.framed). */
   type?: protobuf.Type;
+  /**
+   * Where the dump's blocks end: after this many rows, or after the row that brings their framed
+   * bytes to `blockBytes`, counted from the chunk's start. A source that hands rows over encoded
+   * ends its batches there too, so each block reaches the writer as one batch, without a copy.
+   */
+  blockRecords?: number;
+  blockBytes?: number;
 }
 
 /**

@@ -4,7 +4,7 @@
 // however the COPY data is cut into chunks.
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { CopyRowEncoder, unescapeText } from '../extract/pg-copy.ts';
+import { CopyRowEncoder, CopyRowFormat, unescapeText } from '../extract/pg-copy.ts';
 import { PostgresSource } from '../extract/postgres-source.ts';
 import { fieldNames, generateTableSchema, type SourceColumn } from '../extract/row-schema.ts';
 import type { TableInfo } from '../extract/source.ts';
@@ -67,7 +67,7 @@ function setup(timeZone: string) {
   const names = fieldNames(columns);
   const convert = (source as unknown as { valueConverter(c: SourceColumn): (t: string) => unknown }).valueConverter.bind(source);
   const encoder = (maxBytes = Infinity) =>
-    new CopyRowEncoder('public.copy_rows', columns.map((c, i) => ({ column: c, field: names[i], convert: convert(c) })), columns.length, [0], type, (source as unknown as { clock: never }).clock, true, maxBytes);
+    new CopyRowEncoder(new CopyRowFormat('public.copy_rows', columns.map((c, i) => ({ column: c, field: names[i], convert: convert(c) })), columns.length, [0], type, (source as unknown as { clock: never }).clock, true), maxBytes);
   const expected = () => {
     const w = protobuf.Writer.create();
     for (const r of source.converter(info)(rows, [0]).records!) type.encodeDelimited(r as protobuf.Message, w);
