@@ -134,7 +134,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   const dryRun = Boolean(options.dryRun);
   const maxErrors = options.maxErrors ?? 0;
   const workers = options.workers ?? defaultWorkers();
-  const memoryMb = options.memoryMb ?? 128; // with the workers' own ~300 MB, a run stays under 500 MB RSS
+  const memoryMb = options.memoryMb ?? 64; // with the workers' heaps, a run at the example's fi scale stays under 500 MB RSS
   if (!dryRun && !options.outDir) throw new UserError('--out DIR is required (or use --dry-run)');
   const sample: Sample | undefined = options.sample ? parseSample(options.sample) : undefined;
   const shard = parseShardSpec(options.shard);

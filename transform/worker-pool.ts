@@ -49,15 +49,15 @@ function reviveError(e: SerializedError): Error {
 const WORKER_YOUNG_GENERATION_MB = 8;
 
 /**
- * Old generation of each worker's heap, unless --worker-heap-mb says: 96 MB for the code, the
+ * Old generation of each worker's heap, unless --worker-heap-mb says: 64 MB for the code, the
  * schemas and the garbage of a few blocks, room for the reference tables (their rows as objects
  * take about 6 times their encoded bytes) and for the rows of the largest block (strings take up
  * to twice their UTF-8 bytes). V8's own limit (a quarter of the machine's memory) let each worker
- * keep ~40 MB more garbage: at the example's fi scale, a limit of 96-160 MB took peak RSS from
- * 515 to 440-449 MB in the same CPU time.
+ * keep garbage: at the example's fi scale (a 114 MB limit) transform's peak RSS went from 528 to
+ * ~475 MB, in the same CPU time.
  */
 export function defaultWorkerHeapMb(lookupBytes: number, largestBlockBytes: number): number {
-  return Math.ceil(96 + (8 * lookupBytes + 4 * largestBlockBytes) / 1e6);
+  return Math.ceil(64 + (8 * lookupBytes + 4 * largestBlockBytes) / 1e6);
 }
 
 interface Job {
