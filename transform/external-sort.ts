@@ -169,23 +169,10 @@ export class ExternalSorter {
   /** Every event added, in order, as output blocks. Call once, after the last add. */
   async *sortedBlocks(): AsyncGenerator<SortedBlock> {
     const blocks = new BlockBuilder(this.options.blockRecords ?? 50_000, this.options.blockBytes ?? 1024 * 1024);
-    // The events still in memory are not spilled: they join the final merge as the last run.
-    const inMemory = this.bufferedEvents > 0 ? new BufferCursor(this.sortBuffered(), this.runs.length) : undefined;
-    this.clearBuffer();
-    if (this.runs.length === 0) {
-      if (inMemory) {
-        do {
-          const full = blocks.add(inMemory.buf, inMemory.envStart, inMemory.envEnd);
-          if (full) yield full;
-        } while (inMemory.step());
-      }
-      const rest = blocks.finish();
-      if (rest) yield rest;
-      return;
-    }
-    // Merge in passes of at most fanIn runs so open files and merge buffers stay bounded (the
-    // final pass also takes the in-memory run).
-    while (this.runs.length + (inMemory ? 1 : 0) > this.fanIn) {
+    // Merge in passes of at most fanIn runs so open files and merge buffers stay bounded. The
+    // events still in memory are not spilled: they join the final pass as its last run.
+    const buffered = this.bufferedEvents > 0 ? 1 : 0;
+    while (this.runs.length + buffered > this.fanIn) {
       this.stats.mergePasses++;
       const next: string[] = [];
       for (let i = 0; i < this.runs.length; i += this.fanIn) {
@@ -207,11 +194,12 @@ export class ExternalSorter {
       }
       this.runs = next;
     }
-    this.stats.mergePasses++;
-    if (inMemory) inMemory.index = this.runs.length;
+    if (this.runs.length > 0) this.stats.mergePasses++;
+    const inMemory = buffered ? [new BufferCursor(this.sortBuffered(), this.runs.length)] : [];
+    this.clearBuffer();
     const pending: SortedBlock[] = [];
     // The merge pushes; output blocks are handed on between reads of the runs.
-    const merge = mergeRuns(this.runs, inMemory ? [inMemory] : [], this.readChunkBytes(this.runs.length), (_s, _n, buf, start, end) => {
+    const merge = mergeRuns(this.runs, inMemory, this.readChunkBytes(Math.max(1, this.runs.length)), (_s, _n, buf, start, end) => {
       const full = blocks.add(buf, start, end);
       if (full) pending.push(full);
     }, () => pending.length > 0);
@@ -311,7 +299,7 @@ class BufferCursor implements Cursor {
   envEnd = 0;
   private i = -1;
 
-  constructor(private readonly sorted: SortedBuffer, public index: number) {
+  constructor(private readonly sorted: SortedBuffer, readonly index: number) {
     this.step();
   }
 
