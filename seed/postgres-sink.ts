@@ -705,18 +705,7 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
     }
     if (op.kind === 'insert') {
       if (!updated.has(op.table)) continue; // no update by key of this table in the batch: nothing to fold
-      let key: string | undefined;
-      if (pk.length === 1) {
-        // (The same text as the join below gives for one column.)
-        const v = insertedText(op, pk[0]);
-        key = v === null || v === undefined ? undefined : pk[0].normalize?.(v);
-      } else {
-        const parts = pk.map((c) => {
-          const v = insertedText(op, c);
-          return v === null || v === undefined ? undefined : c.normalize?.(v);
-        });
-        if (parts.every((k) => k !== undefined)) key = parts.join('\u0001');
-      }
+      const key = insertedKey(op, pk);
       if (key !== undefined) {
         let rows = inserted.get(op.table);
         if (!rows) inserted.set(op.table, (rows = new Map()));
@@ -743,6 +732,18 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
  * The index of the insert an update can be folded into (by the whole primary key, setting no key
  * column); 'other' when it is such an update of a row this batch did not insert; else undefined.
  */
+/** The inserted row's primary key as foldTarget makes an update's: normalized texts joined by U+0001; undefined when a part is not known. */
+function insertedKey(op: InsertOp, pk: readonly ColumnInfo[]): string | undefined {
+  let key = '';
+  for (let i = 0; i < pk.length; i++) {
+    const v = insertedText(op, pk[i]);
+    const n = v === null || v === undefined ? undefined : pk[i].normalize?.(v);
+    if (n === undefined) return undefined;
+    key = i === 0 ? n : `${key}\u0001${n}`;
+  }
+  return key;
+}
+
 function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | undefined): number | 'other' | undefined {
   if (op.keys.length !== pk.length) return undefined;
   const key: string[] = [];
