@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { isoFraction } from '../lib/iso-time.ts';
 import { parseProto, toDescriptorSet } from './descriptors.ts';
 import { toPlain } from './dump-reader.ts';
 
@@ -85,6 +86,6 @@ export function isoToTimestamp(iso: string): { seconds: number; nanos: number } 
 export function timestampToIso(ts: { seconds: number | { toNumber(): number }; nanos: number }): string {
   const seconds = typeof ts.seconds === 'number' ? ts.seconds : ts.seconds.toNumber();
   const base = new Date(seconds * 1000).toISOString().slice(0, 19);
-  const nanos = ts.nanos ? `.${String(ts.nanos).padStart(9, '0').replace(/0+$/, '')}` : '';
+  const nanos = ts.nanos ? isoFraction(ts.nanos) : '';
   return `${base}${nanos}Z`;
 }

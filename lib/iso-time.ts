@@ -25,3 +25,20 @@ export function isoSeconds(seconds: number): string {
   const minutes = Math.floor(t / 60);
   return `${cachedDayText}${PAD2[hours]}:${PAD2[minutes]}:${PAD2[t - minutes * 60]}`;
 }
+
+/** Fractions of whole milliseconds, ".123" / ".12" / ".1". */
+const MILLIS = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}`.replace(/0+$/, ''));
+
+/**
+ * The fraction of a second of ISO text: "." and nanos as nine digits without trailing zeros. Values
+ * outside 1..999,999,999 (only damaged data has them) get the same text by the plain formula.
+ */
+export function isoFraction(nanos: number): string {
+  if (!(nanos > 0 && nanos < 1e9)) return `.${String(nanos).padStart(9, '0').replace(/0+$/, '')}`;
+  if (nanos % 1_000_000 === 0) return MILLIS[nanos / 1_000_000];
+  let digits = String(nanos).padStart(9, '0');
+  let end = 9;
+  while (digits.charCodeAt(end - 1) === 48) end--;
+  if (end < 9) digits = digits.slice(0, end);
+  return `.${digits}`;
+}

@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import type protobuf from 'protobufjs';
 import { DumpError, DumpReader, ENVELOPE_TYPE, listDumps, readEnvelope, type EventRecord } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
-import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
+import { MAX_ISO_SECONDS, isoFraction, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 
 export interface EventBatch {
@@ -450,20 +450,7 @@ function readTimestamp(buf: Buffer, start: number, end: number): string | undefi
   if (seconds >= MAX_ISO_SECONDS || nanos >= 1e9) return undefined;
   const base = isoSeconds(seconds);
   if (!nanos) return `${base}Z`;
-  return `${base}${fractionText(nanos)}Z`;
-}
-
-/** Fractions of whole milliseconds, ".123" / ".12" / ".1" (trailing zeros dropped, as timestampToIso). */
-const MILLIS = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}`.replace(/0+$/, ''));
-
-/** timestampToIso's fraction of a second for nanos in 1..999,999,999: "." and the digits without trailing zeros. */
-function fractionText(nanos: number): string {
-  if (nanos % 1_000_000 === 0) return MILLIS[nanos / 1_000_000];
-  let digits = String(nanos).padStart(9, '0');
-  let end = 9;
-  while (digits.charCodeAt(end - 1) === 48) end--;
-  if (end < 9) digits = digits.slice(0, end);
-  return `.${digits}`;
+  return `${base}${isoFraction(nanos)}Z`;
 }
 
 /** Event `record` of dump `file` (relative to `dir`): to name the event behind a failure after the fact. */
