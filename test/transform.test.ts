@@ -72,6 +72,16 @@ describe('ferry transform', () => {
       expect(uuidv5(name, FERRY_ID_NAMESPACE)).toBe(reference(name, FERRY_ID_NAMESPACE));
     }
     expect(entityId('member', 42)).toBe(reference('member:42', FERRY_ID_NAMESPACE));
+    // Two-part keys (cached as one number when both are small integers) and integers written digit by digit.
+    for (let round = 0; round < 2; round++) {
+      expect(entityId('conversation', 3, 70_000)).toBe(reference('conversation:3:70000', FERRY_ID_NAMESPACE));
+      expect(entityId('conversation', 3n, 70_000n)).toBe(entityId('conversation', 3, 70_000));
+      expect(entityId('conversation', 70_000, 3)).toBe(reference('conversation:70000:3', FERRY_ID_NAMESPACE));
+      expect(entityId('pair', 2 ** 26, 0)).toBe(reference('pair:67108864:0', FERRY_ID_NAMESPACE));
+      expect(entityId('pair', -5, 1.5)).toBe(reference('pair:-5:1.5', FERRY_ID_NAMESPACE));
+      expect(entityId('pair', 'Åsa', null)).toBe(reference('pair:Åsa:null', FERRY_ID_NAMESPACE));
+      expect(entityId('triple', 1, 2, 2n ** 60n)).toBe(reference(`triple:1:2:${2n ** 60n}`, FERRY_ID_NAMESPACE));
+    }
     expect(entityId('member', '6BA7B810-9DAD-11D1-80B4-00C04FD430C8')).toBe(entityId('member', '6ba7b810-9dad-11d1-80b4-00c04fd430c8'));
   });
 

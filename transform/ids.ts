@@ -63,6 +63,25 @@ class NameBuffer {
     } else this.add(String(index));
   }
 
+  /** Appends a key value as keyText writes it; integers without making their text first. */
+  addKey(value: KeyValue): void {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.add(keyText(value));
+    let n = value;
+    if (n < 0) {
+      this.addByte(0x2d); // '-'
+      n = -n;
+    }
+    let digits = 1;
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    this.room(digits);
+    const buf = this.buf;
+    for (let p = this.pos + digits - 1; p >= this.pos; p--) {
+      buf[p] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    this.pos += digits;
+  }
+
   addByte(b: number): void {
     this.room(1);
     this.buf[this.pos++] = b;
@@ -188,6 +207,7 @@ const caches = new Map<string, KindCache>();
 
 /** ctx.id('member', 42) = uuidv5('member:42', FERRY_ID_NAMESPACE). */
 export function entityId(kind: string, ...key: KeyValue[]): string {
+  if (key.length === 2) return pairId(kind, key);
   if (key.length !== 1) return computeEntityId(kind, key);
   let k = key[0];
   if (typeof k === 'bigint') k = k >= -MAX_SAFE && k <= MAX_SAFE ? Number(k) : String(k);
@@ -196,12 +216,40 @@ export function entityId(kind: string, ...key: KeyValue[]): string {
   if (!cache) caches.set(kind, (cache = new KindCache()));
   let id = cache.get(k);
   if (id === undefined) {
-    id = computeEntityId(kind, key);
+    id = computeEntityId(kind, [k]);
     cache.set(k, id);
   }
   return id;
 }
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Ids of two-part keys (a conversation is a pair of members): pairs of small non-negative
+ * integers are cached as one number, a * 2^26 + b; other pairs are computed every time.
+ */
+function pairId(kind: string, key: KeyValue[]): string {
+  const a = smallInteger(key[0]);
+  const b = smallInteger(key[1]);
+  if (a < 0 || b < 0) return computeEntityId(kind, key);
+  let cache = pairCaches.get(kind);
+  if (!cache) pairCaches.set(kind, (cache = new KindCache()));
+  const k = a * PAIR_FACTOR + b;
+  let id = cache.get(k);
+  if (id === undefined) {
+    id = computeEntityId(kind, [a, b]);
+    cache.set(k, id);
+  }
+  return id;
+}
+const PAIR_FACTOR = 2 ** 26;
+const PAIR_FACTOR_BIG = BigInt(PAIR_FACTOR);
+const pairCaches = new Map<string, KindCache>();
+
+/** The value as a number when it is an integer in [0, 2^26), else -1. */
+function smallInteger(v: KeyValue): number {
+  const n = typeof v === 'bigint' ? (v >= 0n && v < PAIR_FACTOR_BIG ? Number(v) : -1) : v;
+  return typeof n === 'number' && n >= 0 && n < PAIR_FACTOR && (n | 0) === n ? n : -1;
+}
 
 function computeEntityId(kind: string, key: readonly KeyValue[]): string {
   const b = entityNames;
@@ -209,7 +257,7 @@ function computeEntityId(kind: string, key: readonly KeyValue[]): string {
   b.add(kind);
   for (let i = 0; i < key.length; i++) {
     b.addByte(0x3a); // ':'
-    b.add(keyText(key[i]));
+    b.addKey(key[i]);
   }
   return uuidText(b.hash());
 }

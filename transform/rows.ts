@@ -69,11 +69,14 @@ export function rowConverter(type: protobuf.Type): RowConverter {
 
 /** Primary key values as the envelope's JSON array: bigints as bare numbers, dates as ISO strings, bytes as base64. */
 export function keyJson(row: Row, keyFields: readonly string[]): string {
+  // Most keys are one column: no array to map and join (this runs for every row).
+  if (keyFields.length === 1) return `[${jsonValue(row[keyFields[0]])}]`;
   return `[${keyFields.map((f) => jsonValue(row[f])).join(',')}]`;
 }
 
 function jsonValue(v: unknown): string {
   if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   if (v instanceof Date) return JSON.stringify(v.toISOString());
   if (v instanceof Uint8Array) return JSON.stringify(Buffer.from(v.buffer, v.byteOffset, v.length).toString('base64'));
   return JSON.stringify(v ?? null);

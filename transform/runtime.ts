@@ -138,6 +138,7 @@ function rowError(source: RowSource, row: Row, error: string, cause: unknown): T
 
 /** Lookup key text of key values (same rules as ids: numbers and bigints alike). */
 export function lookupKey(values: readonly unknown[]): string {
+  if (values.length === 1) return keyText(values[0] as KeyValue);
   return values.map((v) => keyText(v as KeyValue)).join(':');
 }
 
