@@ -63,7 +63,11 @@ export interface TransformDefinition<Row = any, Events = any, Table extends stri
    * ferry finds them in the source of `run` (accesses like `row.Name` and destructuring of `row`).
    */
   columns?: ReadonlyArray<keyof Row & string>;
-  /** Reference tables loaded into memory before the run, for ctx.lookup (keep them small). */
+  /**
+   * Reference tables loaded into memory before the run, for ctx.lookup (keep them small). Of each,
+   * only the columns read straight off ctx.lookup(…)?.Column are kept when the source of `run`
+   * shows that nothing else is read (see lookup-columns.ts); otherwise whole rows.
+   */
   lookups?: ReadonlyArray<keyof Tables & string>;
   /** Default aggregate type of the events this transform builds. */
   aggregateType?: string;

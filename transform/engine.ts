@@ -161,7 +161,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     checkTransforms(transforms, tables, options.inDir);
     const transformed = [...transforms].sort((a, b) => a.table.localeCompare(b.table));
     const lookupTables = new Set(transforms.flatMap((t) => t.lookups ?? []));
-    const lookups = lookupSources(lookupTables, tables);
+    const lookups = lookupSources(lookupTables, tables, transforms);
 
     // Input files in sorted path order; the position is the file's part of the ordering tie-break.
     const files = transformed.flatMap((t) => tables.get(t.table)!.readers.map((reader) => ({ reader, table: t.table })));

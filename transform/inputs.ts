@@ -6,6 +6,7 @@ import { DumpReader, listDumps, type DumpHeader } from '../dumps/index.ts';
 import { loadConfig, type LoadedConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import type { TransformDefinition } from './definition.ts';
+import { lookupColumns } from './lookup-columns.ts';
 import { lookupKey } from './runtime.ts';
 import { rowConverter, usedColumns, type Row } from './rows.ts';
 
@@ -127,15 +128,20 @@ export function keyFieldsOf(header: DumpHeader): string[] {
   return header.primaryKey.map((k) => byName.get(k) ?? k);
 }
 
-/** A reference table and the dump files that hold it. */
+/** A reference table, the dump files that hold it, and the columns to keep (see lookupColumns). */
 export interface LookupSource {
   table: string;
   files: string[];
+  /** Row fields kept in memory: undefined for whole rows, [] when the transforms only test that a row exists. */
+  columns?: string[];
 }
 
-export function lookupSources(names: Iterable<string>, tables: Map<string, TableDumps>): LookupSource[] {
-  return [...names].map((table) => ({ table, files: tables.get(table)!.readers.map((r) => r.file) }));
+export function lookupSources(names: Iterable<string>, tables: Map<string, TableDumps>, transforms: readonly TransformDefinition[]): LookupSource[] {
+  return [...names].map((table) => ({ table, files: tables.get(table)!.readers.map((r) => r.file), columns: lookupColumns(transforms, table) }));
 }
+
+/** What a tested-only reference table holds per key. */
+const PRESENT: Row = Object.freeze({});
 
 /**
  * Loads reference tables into memory, keyed by their primary key (see lookupKey). Each worker
@@ -145,7 +151,7 @@ export function lookupSources(names: Iterable<string>, tables: Map<string, Table
  */
 export async function loadLookups(sources: readonly LookupSource[]): Promise<Map<string, Map<string, Row>>> {
   const out = new Map<string, Map<string, Row>>();
-  for (const { table, files } of sources) {
+  for (const { table, files, columns } of sources) {
     const rows = new Map<string, Row>();
     for (const file of files) {
       const reader = await DumpReader.open(file);
@@ -154,7 +160,7 @@ export async function loadLookups(sources: readonly LookupSource[]): Promise<Map
         const convert = rowConverter(reader.recordType);
         for await (const message of reader.records()) {
           const row = convert(message);
-          rows.set(lookupKey(keyFields.map((f) => row[f])), row);
+          rows.set(lookupKey(keyFields.map((f) => row[f])), columns ? keptColumns(row, columns) : row);
         }
       } finally {
         await reader.close();
@@ -163,6 +169,13 @@ export async function loadLookups(sources: readonly LookupSource[]): Promise<Map
     out.set(table, rows);
   }
   return out;
+}
+
+function keptColumns(row: Row, columns: readonly string[]): Row {
+  if (columns.length === 0) return PRESENT;
+  const kept: Row = {};
+  for (const c of columns) kept[c] = row[c];
+  return kept;
 }
 
 export interface PlannedBlock {

@@ -127,11 +127,18 @@ export function usedColumns(run: (...args: never[]) => unknown): string[] {
 }
 
 function firstParam(source: string): string | undefined {
+  return functionParameters(source)?.params[0];
+}
+
+/** A function's parameters, from its source text (top level, defaults dropped), and where its body starts. */
+export function functionParameters(source: string): { params: string[]; bodyStart: number } | undefined {
   const arrow = /^\s*(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(source);
-  if (arrow) return arrow[1];
+  if (arrow) return { params: [arrow[1]], bodyStart: arrow[0].length };
   const open = source.indexOf('(');
   if (open < 0) return undefined;
+  const params: string[] = [];
   let depth = 0;
+  let start = open + 1;
   let end = open + 1;
   for (; end < source.length; end++) {
     const c = source[end];
@@ -139,9 +146,13 @@ function firstParam(source: string): string | undefined {
     else if (c === ')' || c === '}' || c === ']') {
       if (depth === 0) break;
       depth--;
-    } else if (c === ',' && depth === 0) break;
+    } else if (c === ',' && depth === 0) {
+      params.push(source.slice(start, end));
+      start = end + 1;
+    }
   }
-  return source.slice(open + 1, end).trim().replace(/\s*=.*$/s, '') || undefined;
+  params.push(source.slice(start, end));
+  return { params: params.map((p) => p.trim().replace(/\s*=.*$/s, '')).filter((p) => p !== ''), bodyStart: end + 1 };
 }
 
 function destructuredNames(pattern: string): string[] {
