@@ -90,6 +90,17 @@ export class CopyArena {
     this.length += this.buf.write(text, this.length);
   }
 
+  writeByte(byte: number): void {
+    this.reserve(1);
+    this.buf[this.length++] = byte;
+  }
+
+  /** Appends a copy of bytes [start, end) of this arena. */
+  writeOwnBytes(start: number, end: number): void {
+    this.reserve(end - start);
+    this.length += this.buf.copy(this.buf, this.length, start, end);
+  }
+
   /** Forgets everything after `length` (the rows of an event whose handler failed). */
   truncate(length: number): void {
     this.length = length;
@@ -766,7 +777,10 @@ function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | 
  * update sets is added on its own (another column set: another COPY step).
  */
 function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
-  const fields = insert.arena.buf.toString('utf8', insert.start, insert.end - 1).split('\t');
+  // Per column of the new line: its new text, or undefined to keep the insert's field as it is.
+  // The kept fields are copied as bytes: decoding the line to split it and encoding it again cost
+  // more than the rest of the fold.
+  const texts: Array<string | undefined> = new Array(insert.columns.length);
   let columns = insert.columns;
   let shape = insert.shape;
   if (update.sets.some((c) => !columns.includes(c))) {
@@ -774,7 +788,7 @@ function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
     for (const c of insert.table.columns.values()) {
       if (c.defaultText === undefined || columns.includes(c)) continue;
       columns.push(c);
-      fields.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
+      texts.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
       shape += `\u0002${c.name}`;
     }
   }
@@ -783,17 +797,31 @@ function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
     const value = update.values[update.keys.length + j];
     const text = value === null ? '\\N' : copyEscape(value);
     const c = columns.indexOf(column);
-    if (c >= 0) fields[c] = text;
+    if (c >= 0) texts[c] = text;
     else {
       if (columns === insert.columns) columns = [...columns];
       columns.push(column);
-      fields.push(text);
+      texts.push(text);
       shape += `\u0002${column.name}`;
     }
   }
-  const start = insert.arena.length;
-  insert.arena.writeString(fields.join('\t') + '\n');
-  return { ...insert, columns, shape, start, end: insert.arena.length };
+  const arena = insert.arena;
+  const start = arena.length;
+  const kept = insert.columns.length;
+  // Start of the insert's field c (a tab never occurs inside a field: COPY escapes it).
+  let from = insert.start;
+  for (let c = 0; c < columns.length; c++) {
+    if (c) arena.writeByte(9);
+    const text = texts[c];
+    if (c < kept) {
+      const to = c === kept - 1 ? insert.end - 1 : arena.buf.indexOf(9, from);
+      if (text === undefined) arena.writeOwnBytes(from, to);
+      else arena.writeString(text);
+      from = to + 1;
+    } else arena.writeString(text!);
+  }
+  arena.writeByte(10);
+  return { ...insert, columns, shape, start, end: arena.length };
 }
 
 /** Whether applying `op` before the (earlier) operations of `run` gives the same table. */
