@@ -854,8 +854,8 @@ function rowMayMatch(op: InsertOp, run: Run): boolean {
     if (v === null) return false; // = never matches NULL
     const n = columns[c].normalize?.(v);
     if (n === undefined) continue;
+    key = mask === 0 ? n : `${key}\u0001${n}`;
     mask |= 1 << c;
-    key += n + '\u0001';
   }
   if (mask === 0) return true;
   run.keyIndexes ??= new Map();
@@ -869,16 +869,16 @@ function rowMayMatch(op: InsertOp, run: Run): boolean {
 }
 
 function addKey(index: { values: Set<string>; unknown: boolean }, tuple: Array<string | undefined>, mask: number): void {
-  let key = '';
+  let key: string | undefined;
   for (let c = 0; c < tuple.length; c++) {
     if (!(mask & (1 << c))) continue;
     if (tuple[c] === undefined) {
       index.unknown = true;
       return;
     }
-    key += tuple[c] + '\u0001';
+    key = key === undefined ? tuple[c] : `${key}\u0001${tuple[c]}`;
   }
-  index.values.add(key);
+  index.values.add(key!);
 }
 
 /** Could a row inserted by the run be matched by this delete/update? */
@@ -894,13 +894,13 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
   }
   if (p.unknown) return true;
   for (const [mask, values] of p.bySubset) {
-    let key = '';
+    let key: string | undefined;
     for (let c = 0; c < tuple.length; c++) {
       if (!(mask & (1 << c))) continue;
       if (tuple[c] === undefined) return true;
-      key += tuple[c] + '\u0001';
+      key = key === undefined ? tuple[c] : `${key}\u0001${tuple[c]}`;
     }
-    if (values.has(key)) return true;
+    if (values.has(key!)) return true;
   }
   return false;
 }
@@ -931,8 +931,8 @@ function addProjection(p: RowProjection, row: InsertOp): void {
     if (v === null) return; // never matched by =
     const n = p.columns[c].normalize?.(v);
     if (n === undefined) continue;
+    key = mask === 0 ? n : `${key}\u0001${n}`;
     mask |= 1 << c;
-    key += n + '\u0001';
   }
   if (mask === 0) {
     p.unknown = true;
