@@ -355,30 +355,46 @@ function readVarint32(buf: Buffer, pos: number, end: number): number {
 }
 
 /**
- * A field whose value is nearly always the same (event type, payload type, source table): the
- * bytes are compared with the last ones seen, and decoded only when they differ.
+ * A field with few distinct values (event type, payload type, aggregate type, source table): each
+ * value's bytes are kept beside its string, so a value is decoded (and its bytes copied) once per
+ * run, not every time the field changes from one event to the next, as it does all the time in a
+ * stream ordered by time.
  */
-class LastText {
-  private bytes = Buffer.alloc(0);
-  private value = '';
+class FewTexts {
+  private readonly bytes: Buffer[] = [];
+  private readonly values: string[] = [];
+  /** Where the last value was found: the next event has it most of the time. */
+  private last = 0;
 
   get(buf: Buffer, start: number, end: number): string {
-    const last = this.bytes;
-    if (end - start === last.length) {
+    const known = this.bytes;
+    const n = known.length;
+    for (let k = 0, at = this.last; k < n; k++, at = at + 1 === n ? 0 : at + 1) {
+      const candidate = known[at];
+      if (candidate.length !== end - start) continue;
       let i = 0;
-      while (i < last.length && last[i] === buf[start + i]) i++;
-      if (i === last.length) return this.value;
+      while (i < candidate.length && candidate[i] === buf[start + i]) i++;
+      if (i === candidate.length) {
+        this.last = at;
+        return this.values[at];
+      }
     }
-    this.value = text(buf, start, end);
-    this.bytes = Buffer.from(buf.subarray(start, end));
-    return this.value;
+    const value = text(buf, start, end);
+    // A field of many values is decoded each time, as any other.
+    if (n < MAX_FEW_TEXTS) {
+      known.push(Buffer.from(buf.subarray(start, end)));
+      this.values.push(value);
+    }
+    return value;
   }
 }
 
-const typeCache = new LastText();
-const aggregateCache = new LastText();
-const payloadTypeCache = new LastText();
-const tableCache = new LastText();
+const MAX_FEW_TEXTS = 64;
+
+const typeCache = new FewTexts();
+const aggregateCache = new FewTexts();
+const payloadTypeCache = new FewTexts();
+const tableCache = new FewTexts();
 
 function readSource(buf: Buffer, start: number, end: number): EventRecord['source'] | undefined {
   const out = { table: '', key: '', index: 0 };
