@@ -56,11 +56,27 @@ interface TableInfo {
   columns: Map<string, ColumnInfo>;
   /** Column-set signature → the columns, validated once. */
   shapes: Map<string, Shape>;
-  /** The shape last asked for: rows of a stream usually all have the same keys. */
-  lastShape?: Shape;
+  /** The shape last asked for, per part of an operation (an update asks for a where and a set
+   * shape in turn): rows of a stream usually all have the same keys. */
+  lastShapes?: { row?: Shape; where?: Shape; set?: Shape };
   /** Primary key columns, in key order (none: no primary key). */
   primaryKey?: ColumnInfo[];
+  /** Insert shape → update shape → the row an update of that shape folded into such an insert has. */
+  folds?: Map<string, Map<string, FoldedRow>>;
 }
+
+/** The columns of an inserted row that an update was folded into (see withUpdate). */
+interface FoldedRow {
+  columns: ColumnInfo[];
+  shape: string;
+  /** Per column: the index of the update's value for it in `sets`, or -1. */
+  setIndex: number[];
+  /** Per column the insert did not give: the COPY text of its default (where the update does not set it). */
+  defaultTexts: Array<string | undefined>;
+}
+
+/** Buffer's own UTF-8 encoding (what buf.write(text, offset) ends in, without its argument handling). */
+type Utf8Writing = Buffer & { utf8Write(text: string, offset: number): number };
 
 /**
  * COPY text of a batch's inserted rows, in one growing byte buffer: rows are encoded straight into it
@@ -87,7 +103,7 @@ export class CopyArena {
   writeString(text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     this.reserve(text.length * 3);
-    this.length += this.buf.write(text, this.length);
+    this.length += (this.buf as Utf8Writing).utf8Write(text, this.length);
   }
 
   writeByte(byte: number): void {
@@ -98,7 +114,9 @@ export class CopyArena {
   /** Appends a copy of bytes [start, end) of this arena. */
   writeOwnBytes(start: number, end: number): void {
     this.reserve(end - start);
-    this.length += this.buf.copy(this.buf, this.length, start, end);
+    // copyWithin, unlike Buffer#copy, makes no view object for the source range.
+    this.buf.copyWithin(this.length, start, end);
+    this.length += end - start;
   }
 
   /** Forgets everything after `length` (the rows of an event whose handler failed). */
@@ -218,16 +236,23 @@ export class PostgresModuleSink {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
         // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
         // so the handler's objects die young (cheap for the garbage collector).
+        // Field by field, straight into the arena: a line string built first and then written was
+        // another copy of every row, and most of what encode allocated.
         const pk = table.primaryKey?.length === 1 ? table.primaryKey[0] : undefined;
         let pkText: string | null | undefined;
-        let line = '';
-        for (let i = 0; i < columns.length; i++) {
-          const text = toText(op.row[columns[i].name], columns[i], table);
-          if (columns[i] === pk) pkText = text;
-          line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
-        }
         const start = arena.length;
-        arena.writeString(line + '\n');
+        try {
+          for (let i = 0; i < columns.length; i++) {
+            const text = toText(op.row[columns[i].name], columns[i], table);
+            if (columns[i] === pk) pkText = text;
+            if (i) arena.writeByte(9);
+            arena.writeString(text === null ? '\\N' : copyEscape(text));
+          }
+        } catch (err) {
+          arena.truncate(start); // no part of a row that cannot be encoded
+          throw err;
+        }
+        arena.writeByte(10);
         return { kind: 'insert', table, shape, columns, arena, start, end: arena.length, pkText };
       }
       case 'delete': {
@@ -241,7 +266,7 @@ export class PostgresModuleSink {
         if (sets.length === 0) throw new OperationError(`update of ${op.table} sets no column`);
         const values = keyValues(keys, op.where, table);
         for (const c of sets) values.push(toText(op.set[c.name], c, table));
-        return { kind: 'update', table, shape: `${where.key}|${set.key}`, keys, sets, values };
+        return { kind: 'update', table, shape: updateShape(where, set), keys, sets, values };
       }
       default:
         throw new OperationError(`unknown operation "${(op as { op?: unknown }).op}" (use insert(), update() or remove())`);
@@ -777,34 +802,10 @@ function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | 
  * update sets is added on its own (another column set: another COPY step).
  */
 function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
-  // Per column of the new line: its new text, or undefined to keep the insert's field as it is.
-  // The kept fields are copied as bytes: decoding the line to split it and encoding it again cost
-  // more than the rest of the fold.
-  const texts: Array<string | undefined> = new Array(insert.columns.length);
-  let columns = insert.columns;
-  let shape = insert.shape;
-  if (update.sets.some((c) => !columns.includes(c))) {
-    columns = [...columns];
-    for (const c of insert.table.columns.values()) {
-      if (c.defaultText === undefined || columns.includes(c)) continue;
-      columns.push(c);
-      texts.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
-      shape += `\u0002${c.name}`;
-    }
-  }
-  for (let j = 0; j < update.sets.length; j++) {
-    const column = update.sets[j];
-    const value = update.values[update.keys.length + j];
-    const text = value === null ? '\\N' : copyEscape(value);
-    const c = columns.indexOf(column);
-    if (c >= 0) texts[c] = text;
-    else {
-      if (columns === insert.columns) columns = [...columns];
-      columns.push(column);
-      texts.push(text);
-      shape += `\u0002${column.name}`;
-    }
-  }
+  const folded = foldedRow(insert, update);
+  const { columns, setIndex, defaultTexts } = folded;
+  // The fields the update keeps are copied as bytes: decoding the line to split it and encoding it
+  // again cost more than the rest of the fold.
   const arena = insert.arena;
   const start = arena.length;
   const kept = insert.columns.length;
@@ -812,7 +813,12 @@ function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
   let from = insert.start;
   for (let c = 0; c < columns.length; c++) {
     if (c) arena.writeByte(9);
-    const text = texts[c];
+    const j = setIndex[c];
+    let text: string | undefined;
+    if (j >= 0) {
+      const value = update.values[update.keys.length + j];
+      text = value === null ? '\\N' : copyEscape(value);
+    } else if (c >= kept) text = defaultTexts[c];
     if (c < kept) {
       const to = c === kept - 1 ? insert.end - 1 : arena.buf.indexOf(9, from);
       if (text === undefined) arena.writeOwnBytes(from, to);
@@ -821,7 +827,39 @@ function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
     } else arena.writeString(text!);
   }
   arena.writeByte(10);
-  return { ...insert, columns, shape, start, end: arena.length };
+  return { ...insert, columns: folded.columns, shape: folded.shape, start, end: arena.length };
+}
+
+/** The columns of an insert with an update folded into it: worked out once per insert shape and update shape. */
+function foldedRow(insert: InsertOp, update: UpdateOp): FoldedRow {
+  const byInsert = (insert.table.folds ??= new Map());
+  let byUpdate = byInsert.get(insert.shape);
+  if (!byUpdate) byInsert.set(insert.shape, (byUpdate = new Map()));
+  let folded = byUpdate.get(update.shape);
+  if (folded) return folded;
+  let columns = insert.columns;
+  let shape = insert.shape;
+  const defaultTexts: Array<string | undefined> = new Array(columns.length);
+  if (update.sets.some((c) => !columns.includes(c))) {
+    columns = [...columns];
+    for (const c of insert.table.columns.values()) {
+      if (c.defaultText === undefined || columns.includes(c)) continue;
+      columns.push(c);
+      defaultTexts.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
+      shape += `\u0002${c.name}`;
+    }
+  }
+  for (const column of update.sets) {
+    if (columns.includes(column)) continue;
+    if (columns === insert.columns) columns = [...columns];
+    columns.push(column);
+    defaultTexts.push(undefined);
+    shape += `\u0002${column.name}`;
+  }
+  const setIndex = columns.map((c) => update.sets.indexOf(c));
+  folded = { columns, shape, setIndex, defaultTexts };
+  byUpdate.set(update.shape, folded);
+  return folded;
 }
 
 /** Whether applying `op` before the (earlier) operations of `run` gives the same table. */
@@ -995,11 +1033,21 @@ function columnsKey(row: Row): string {
 interface Shape {
   key: string;
   columns: ColumnInfo[];
+  /** Updates with this `where` shape: set shape → the update's shape (made once: the planner hashes it). */
+  updateShapes?: Map<Shape, string>;
 }
 
-function shapeOf(table: TableInfo, row: Row, what: string): Shape {
+function updateShape(where: Shape, set: Shape): string {
+  const shapes = (where.updateShapes ??= new Map());
+  let shape = shapes.get(set);
+  if (shape === undefined) shapes.set(set, (shape = `${where.key}|${set.key}`));
+  return shape;
+}
+
+function shapeOf(table: TableInfo, row: Row, what: 'row' | 'where' | 'set'): Shape {
   if (!row || typeof row !== 'object') throw new OperationError(`${what} of ${table.name} is ${String(row)}, not an object`);
-  const last = table.lastShape;
+  const lastShapes = (table.lastShapes ??= {});
+  const last = lastShapes[what];
   if (last) {
     // Same keys in the same order as last time: no signature string to build.
     const columns = last.columns;
@@ -1024,7 +1072,7 @@ function shapeOf(table: TableInfo, row: Row, what: string): Shape {
     if (columns.length === 0) throw new OperationError(`${what} of ${table.name} names no column`);
     table.shapes.set(key, (shape = { key, columns }));
   }
-  table.lastShape = shape;
+  lastShapes[what] = shape;
   return shape;
 }
 
