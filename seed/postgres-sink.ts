@@ -764,10 +764,6 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
   return folded ? out.filter((op): op is EncodedOp => op !== undefined) : ops;
 }
 
-/**
- * The index of the insert an update can be folded into (by the whole primary key, setting no key
- * column); 'other' when it is such an update of a row this batch did not insert; else undefined.
- */
 /** The inserted row's primary key as foldTarget makes an update's: normalized texts joined by U+0001; undefined when a part is not known. */
 function insertedKey(op: InsertOp, pk: readonly ColumnInfo[]): string | undefined {
   let key = '';
@@ -780,18 +776,23 @@ function insertedKey(op: InsertOp, pk: readonly ColumnInfo[]): string | undefine
   return key;
 }
 
+/**
+ * The index of the insert an update can be folded into (by the whole primary key, setting no key
+ * column); 'other' when it is such an update of a row this batch did not insert; else undefined.
+ */
 function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | undefined): number | 'other' | undefined {
   if (op.keys.length !== pk.length) return undefined;
-  const key: string[] = [];
-  for (const column of pk) {
-    const k = op.keys.indexOf(column);
+  // The key as insertedKey makes it (a one-column key is the value's own string: no array, no join).
+  let key = '';
+  for (let i = 0; i < pk.length; i++) {
+    const k = op.keys.indexOf(pk[i]);
     const value = k < 0 ? null : op.values[k];
-    const n = value === null ? undefined : column.normalize?.(value);
+    const n = value === null ? undefined : pk[i].normalize?.(value);
     if (n === undefined) return undefined;
-    key.push(n);
+    key = i === 0 ? n : `${key}\u0001${n}`;
   }
-  if (op.sets.some((c) => pk.includes(c))) return undefined;
-  return rows?.get(key.join('\u0001')) ?? 'other';
+  for (const column of op.sets) if (pk.includes(column)) return undefined;
+  return rows?.get(key) ?? 'other';
 }
 
 /**
