@@ -373,9 +373,10 @@ class FewTexts {
     for (let k = 0, at = this.last; k < n; k++, at = at + 1 === n ? 0 : at + 1) {
       const candidate = known[at];
       if (candidate.length !== end - start) continue;
-      let i = 0;
-      while (i < candidate.length && candidate[i] === buf[start + i]) i++;
-      if (i === candidate.length) {
+      // From the end: names of one family share their start ("dating.chat.Message…").
+      let i = candidate.length;
+      while (i > 0 && candidate[i - 1] === buf[start + i - 1]) i--;
+      if (i === 0) {
         this.last = at;
         return this.values[at];
       }
