@@ -1184,7 +1184,8 @@ function arrayLiteral(values: unknown[], column: ColumnInfo, table: TableInfo): 
 }
 
 function onlyTimestampKeys(value: object): boolean {
-  for (const k of Object.keys(value)) if (k !== 'seconds' && k !== 'nanos') return false;
+  // for…in over own keys: Object.keys made an array for every timestamp of every row.
+  for (const k in value) if (k !== 'seconds' && k !== 'nanos' && Object.prototype.hasOwnProperty.call(value, k)) return false;
   return true;
 }
 
