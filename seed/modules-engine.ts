@@ -9,7 +9,7 @@ import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
-import type { ModuleDefinition, RowOp } from './module-definition.ts';
+import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
 import {
   CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
@@ -215,7 +215,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
     let sinceYield = 0;
     // Per event type, each module's handler (undefined: none): looked up once per type, not by a
     // type name in every module's handlers object for every event.
-    const handlersOf = new Map<string, Array<ModuleDefinition['handlers'][string] | undefined>>();
+    const handlersOf = new Map<string, Array<EventHandler | undefined>>();
     const flush = async () => {
       for (let i = 0; i < runs.length && !failure; i++) {
         const part = building[i];

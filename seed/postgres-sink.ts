@@ -1,9 +1,9 @@
 // One module's PostgreSQL database as a seed sink: sets up the module's schema, turns row operations
 // into COPY and set-based UPDATE/DELETE statements, and applies each batch in one transaction together
 // with the module's progress (ferry_progress), so a batch is applied exactly once.
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import pg from 'pg';
@@ -235,10 +235,9 @@ export class PostgresModuleSink {
     switch (op.op) {
       case 'insert': {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
-        // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
-        // so the handler's objects die young (cheap for the garbage collector).
-        // Field by field, straight into the arena: a line string built first and then written was
-        // another copy of every row, and most of what encode allocated.
+        // The COPY line is written here, once, field by field into the batch's arena (a line string
+        // built first was another copy of every row, and most of what encode allocated). Nothing
+        // else of the row is kept, so the handler's objects die young (cheap for the garbage collector).
         const pk = table.primaryKey?.length === 1 ? table.primaryKey[0] : undefined;
         let pkText: string | null | undefined;
         const start = arena.length;
