@@ -65,12 +65,22 @@ export function frame(message: Uint8Array): Uint8Array {
 }
 
 /**
- * Splits a buffer that holds whole delimited messages. A buffer that ends inside a length prefix
- * or inside a message is an error: callers hand in complete blocks, so trailing bytes mean damage.
+ * Walks a buffer that holds whole delimited messages, one record at a time: `start` and `end` are
+ * the current record's bytes. A buffer that ends inside a length prefix or inside a message is an
+ * error: callers hand in complete blocks, so trailing bytes mean damage. (No object per record, for
+ * readers that decode records in place.)
  */
-export function* unframe(buf: Uint8Array, maxRecordBytes = MAX_RECORD_BYTES): Generator<Uint8Array> {
-  let offset = 0;
-  while (offset < buf.length) {
+export class FrameCursor {
+  start = 0;
+  end = 0;
+
+  constructor(private readonly buf: Uint8Array, private readonly maxRecordBytes = MAX_RECORD_BYTES) {}
+
+  /** Moves to the next record; false past the last one. */
+  next(): boolean {
+    const { buf, maxRecordBytes } = this;
+    const offset = this.end;
+    if (offset >= buf.length) return false;
     const prefix = readVarint(buf, offset);
     if (!prefix) throw new FramingError(`${buf.length - offset} trailing bytes end inside a length prefix`, offset);
     if (prefix.value > maxRecordBytes) {
@@ -81,7 +91,14 @@ export function* unframe(buf: Uint8Array, maxRecordBytes = MAX_RECORD_BYTES): Ge
     if (end > buf.length) {
       throw new FramingError(`record of ${prefix.value} bytes is cut off after ${buf.length - start} bytes`, offset);
     }
-    yield buf.subarray(start, end);
-    offset = end;
+    this.start = start;
+    this.end = end;
+    return true;
   }
+}
+
+/** Splits a buffer that holds whole delimited messages, with FrameCursor's checks. */
+export function* unframe(buf: Uint8Array, maxRecordBytes = MAX_RECORD_BYTES): Generator<Uint8Array> {
+  const records = new FrameCursor(buf, maxRecordBytes);
+  while (records.next()) yield buf.subarray(records.start, records.end);
 }

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type protobuf from 'protobufjs';
 import { DumpError, DumpReader, ENVELOPE_TYPE, listDumps, readEnvelope, type EventRecord } from '../dumps/index.ts';
-import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
+import { FrameCursor, FramingError, MAX_RECORD_BYTES } from '../dumps/framing.ts';
 import { MAX_ISO_SECONDS, isoFraction, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 
@@ -204,11 +204,13 @@ function* blockEvents(reader: DumpReader, block: number, payload: Buffer, skip: 
   const info = reader.blocks[block];
   let count = 0;
   try {
-    for (const bytes of unframe(payload, MAX_RECORD_BYTES)) {
+    // Records are decoded in place: no view object per record.
+    const records = new FrameCursor(payload, MAX_RECORD_BYTES);
+    while (records.next()) {
       if (count++ < skip) continue;
       let event: EventRecord;
       try {
-        event = decodeEnvelope(bytes as Buffer) ?? readEnvelope(reader.recordType.decode(bytes));
+        event = decodeEnvelope(payload, records.start, records.end) ?? readEnvelope(reader.recordType.decode(payload.subarray(records.start, records.end)));
       } catch (err) {
         throw new DumpError(`record does not decode as ${reader.header.recordType}: ${(err as Error).message}`, {
           file: reader.file, block, record: count - 1, offset: info.offset,
@@ -262,12 +264,12 @@ type Latin1Slicing = Buffer & { latin1Slice(start: number, end: number): string 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Reads one ferry.event.Envelope straight into an EventRecord: the same result as
+ * Reads one ferry.event.Envelope (bytes [start, end) of `buf`) straight into an EventRecord: the same result as
  * readEnvelope(Envelope.decode(bytes)) without the intermediate message objects (64-bit seconds as a
  * Long, a Timestamp, a Source), at a third of the cost. Returns undefined for anything unusual (a
  * field given twice, an unexpected wire type): protobufjs then decodes the record, and reports errors.
  */
-export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
+export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EventRecord | undefined {
   let id = '';
   let type = '';
   let occurredAt = '';
@@ -278,8 +280,7 @@ export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
   let payloadType = '';
   let payload: Buffer | undefined;
   let seen = 0;
-  const end = buf.length;
-  let pos = 0;
+  let pos = start;
   while (pos < end) {
     const tag = buf[pos++];
     if (tag & 0x80) return undefined; // field numbers here fit one byte
@@ -300,28 +301,28 @@ export function decodeEnvelope(buf: Buffer): EventRecord | undefined {
     const len = readVarint32(buf, pos, end);
     if (len < 0) return undefined;
     pos = varintEnd;
-    const start = pos;
+    const from = pos;
     pos += len;
     if (pos > end) return undefined;
     switch (field) {
-      case 1: id = text(buf, start, pos); break;
-      case 2: type = typeCache.get(buf, start, pos); break;
+      case 1: id = text(buf, from, pos); break;
+      case 2: type = typeCache.get(buf, from, pos); break;
       case 3: {
-        const t = readTimestamp(buf, start, pos);
+        const t = readTimestamp(buf, from, pos);
         if (t === undefined) return undefined;
         occurredAt = t;
         break;
       }
-      case 4: aggregateType = aggregateCache.get(buf, start, pos); break;
-      case 5: aggregateId = text(buf, start, pos); break;
+      case 4: aggregateType = aggregateCache.get(buf, from, pos); break;
+      case 5: aggregateId = text(buf, from, pos); break;
       case 6: {
-        const s = readSource(buf, start, pos);
+        const s = readSource(buf, from, pos);
         if (!s) return undefined;
         source = s;
         break;
       }
-      case 8: payloadType = payloadTypeCache.get(buf, start, pos); break;
-      case 9: payload = buf.subarray(start, pos); break;
+      case 8: payloadType = payloadTypeCache.get(buf, from, pos); break;
+      case 9: payload = buf.subarray(from, pos); break;
     }
   }
   if (!payload) return undefined; // protobufjs' default for it
@@ -355,30 +356,47 @@ function readVarint32(buf: Buffer, pos: number, end: number): number {
 }
 
 /**
- * A field whose value is nearly always the same (event type, payload type, source table): the
- * bytes are compared with the last ones seen, and decoded only when they differ.
+ * A field with few distinct values (event type, payload type, aggregate type, source table): each
+ * value's bytes are kept beside its string, so a value is decoded (and its bytes copied) once per
+ * run, not every time the field changes from one event to the next, as it does all the time in a
+ * stream ordered by time.
  */
-class LastText {
-  private bytes = Buffer.alloc(0);
-  private value = '';
+class FewTexts {
+  private readonly bytes: Buffer[] = [];
+  private readonly values: string[] = [];
+  /** Where the last value was found: the next event has it most of the time. */
+  private last = 0;
 
   get(buf: Buffer, start: number, end: number): string {
-    const last = this.bytes;
-    if (end - start === last.length) {
-      let i = 0;
-      while (i < last.length && last[i] === buf[start + i]) i++;
-      if (i === last.length) return this.value;
+    const known = this.bytes;
+    const n = known.length;
+    for (let k = 0, at = this.last; k < n; k++, at = at + 1 === n ? 0 : at + 1) {
+      const candidate = known[at];
+      if (candidate.length !== end - start) continue;
+      // From the end: names of one family share their start ("dating.chat.Message…").
+      let i = candidate.length;
+      while (i > 0 && candidate[i - 1] === buf[start + i - 1]) i--;
+      if (i === 0) {
+        this.last = at;
+        return this.values[at];
+      }
     }
-    this.value = text(buf, start, end);
-    this.bytes = Buffer.from(buf.subarray(start, end));
-    return this.value;
+    const value = text(buf, start, end);
+    // A field of many values is decoded each time, as any other.
+    if (n < MAX_FEW_TEXTS) {
+      known.push(Buffer.from(buf.subarray(start, end)));
+      this.values.push(value);
+    }
+    return value;
   }
 }
 
-const typeCache = new LastText();
-const aggregateCache = new LastText();
-const payloadTypeCache = new LastText();
-const tableCache = new LastText();
+const MAX_FEW_TEXTS = 64;
+
+const typeCache = new FewTexts();
+const aggregateCache = new FewTexts();
+const payloadTypeCache = new FewTexts();
+const tableCache = new FewTexts();
 
 function readSource(buf: Buffer, start: number, end: number): EventRecord['source'] | undefined {
   const out = { table: '', key: '', index: 0 };

@@ -9,7 +9,7 @@ import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
-import type { ModuleDefinition, RowOp } from './module-definition.ts';
+import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
 import {
   CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
@@ -213,6 +213,9 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
     /** Per module: records of `file` before this are already applied (a resumed run). */
     let applied: number[] = [];
     let sinceYield = 0;
+    // Per event type, each module's handler (undefined: none): looked up once per type, not by a
+    // type name in every module's handlers object for every event.
+    const handlersOf = new Map<string, Array<EventHandler | undefined>>();
     const flush = async () => {
       for (let i = 0; i < runs.length && !failure; i++) {
         const part = building[i];
@@ -249,11 +252,13 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
           from = k;
         }
         let payload: Record<string, unknown> | undefined;
+        let handlers = handlersOf.get(event.type);
+        if (!handlers) handlersOf.set(event.type, (handlers = runs.map((r) => r.sink.module.handlers[event.type])));
         for (let i = 0; i < runs.length; i++) {
           if (k < applied[i]) continue;
           const run = runs[i];
           const part = (building[i] ??= { start: k, ops: [], opRecords: [], arena: run.arena() });
-          const handler = run.sink.module.handlers[event.type];
+          const handler = handlers[i];
           if (!handler) continue;
           // Decoded once for all modules.
           payload ??= decode(block.root, event);

@@ -1,10 +1,11 @@
 // One module's PostgreSQL database as a seed sink: sets up the module's schema, turns row operations
 // into COPY and set-based UPDATE/DELETE statements, and applies each batch in one transaction together
 // with the module's progress (ferry_progress), so a batch is applied exactly once.
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
@@ -56,11 +57,27 @@ interface TableInfo {
   columns: Map<string, ColumnInfo>;
   /** Column-set signature → the columns, validated once. */
   shapes: Map<string, Shape>;
-  /** The shape last asked for: rows of a stream usually all have the same keys. */
-  lastShape?: Shape;
+  /** The shape last asked for, per part of an operation (an update asks for a where and a set
+   * shape in turn): rows of a stream usually all have the same keys. */
+  lastShapes?: { row?: Shape; where?: Shape; set?: Shape };
   /** Primary key columns, in key order (none: no primary key). */
   primaryKey?: ColumnInfo[];
+  /** Insert shape → update shape → the row an update of that shape folded into such an insert has. */
+  folds?: Map<string, Map<string, FoldedRow>>;
 }
+
+/** The columns of an inserted row that an update was folded into (see withUpdate). */
+interface FoldedRow {
+  columns: ColumnInfo[];
+  shape: string;
+  /** Per column: the index of the update's value for it in `sets`, or -1. */
+  setIndex: number[];
+  /** Per column the insert did not give: the COPY text of its default (where the update does not set it). */
+  defaultTexts: Array<string | undefined>;
+}
+
+/** Buffer's own UTF-8 encoding (what buf.write(text, offset) ends in, without its argument handling). */
+type Utf8Writing = Buffer & { utf8Write(text: string, offset: number): number };
 
 /**
  * COPY text of a batch's inserted rows, in one growing byte buffer: rows are encoded straight into it
@@ -87,7 +104,20 @@ export class CopyArena {
   writeString(text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     this.reserve(text.length * 3);
-    this.length += this.buf.write(text, this.length);
+    this.length += (this.buf as Utf8Writing).utf8Write(text, this.length);
+  }
+
+  writeByte(byte: number): void {
+    this.reserve(1);
+    this.buf[this.length++] = byte;
+  }
+
+  /** Appends a copy of bytes [start, end) of this arena. */
+  writeOwnBytes(start: number, end: number): void {
+    this.reserve(end - start);
+    // copyWithin, unlike Buffer#copy, makes no view object for the source range.
+    this.buf.copyWithin(this.length, start, end);
+    this.length += end - start;
   }
 
   /** Forgets everything after `length` (the rows of an event whose handler failed). */
@@ -205,18 +235,24 @@ export class PostgresModuleSink {
     switch (op.op) {
       case 'insert': {
         const { key: shape, columns } = shapeOf(table, op.row, 'row');
-        // The COPY line is written here, once, into the batch's arena. Nothing else of the row is kept,
-        // so the handler's objects die young (cheap for the garbage collector).
+        // The COPY line is written here, once, field by field into the batch's arena (a line string
+        // built first was another copy of every row, and most of what encode allocated). Nothing
+        // else of the row is kept, so the handler's objects die young (cheap for the garbage collector).
         const pk = table.primaryKey?.length === 1 ? table.primaryKey[0] : undefined;
         let pkText: string | null | undefined;
-        let line = '';
-        for (let i = 0; i < columns.length; i++) {
-          const text = toText(op.row[columns[i].name], columns[i], table);
-          if (columns[i] === pk) pkText = text;
-          line += (i ? '\t' : '') + (text === null ? '\\N' : copyEscape(text));
-        }
         const start = arena.length;
-        arena.writeString(line + '\n');
+        try {
+          for (let i = 0; i < columns.length; i++) {
+            const text = toText(op.row[columns[i].name], columns[i], table);
+            if (columns[i] === pk) pkText = text;
+            if (i) arena.writeByte(9);
+            arena.writeString(text === null ? '\\N' : copyEscape(text));
+          }
+        } catch (err) {
+          arena.truncate(start); // no part of a row that cannot be encoded
+          throw err;
+        }
+        arena.writeByte(10);
         return { kind: 'insert', table, shape, columns, arena, start, end: arena.length, pkText };
       }
       case 'delete': {
@@ -230,7 +266,7 @@ export class PostgresModuleSink {
         if (sets.length === 0) throw new OperationError(`update of ${op.table} sets no column`);
         const values = keyValues(keys, op.where, table);
         for (const c of sets) values.push(toText(op.set[c.name], c, table));
-        return { kind: 'update', table, shape: `${where.key}|${set.key}`, keys, sets, values };
+        return { kind: 'update', table, shape: updateShape(where, set), keys, sets, values };
       }
       default:
         throw new OperationError(`unknown operation "${(op as { op?: unknown }).op}" (use insert(), update() or remove())`);
@@ -329,7 +365,7 @@ export class PostgresModuleSink {
       if (step.kind === 'insert') {
         const columns = step.ops[0].columns.map((c) => c.quoted).join(', ');
         const stream = client.query(copyFrom(`COPY ${step.table.qualified} (${columns}) FROM STDIN`));
-        await pipeline(Readable.from(copyChunks(step.ops)), stream);
+        await sendCopyData(stream, copyChunks(step.ops));
         counts.inserted += step.ops.length;
       } else if (step.kind === 'delete') {
         const keys = step.ops[0].keys;
@@ -728,10 +764,6 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
   return folded ? out.filter((op): op is EncodedOp => op !== undefined) : ops;
 }
 
-/**
- * The index of the insert an update can be folded into (by the whole primary key, setting no key
- * column); 'other' when it is such an update of a row this batch did not insert; else undefined.
- */
 /** The inserted row's primary key as foldTarget makes an update's: normalized texts joined by U+0001; undefined when a part is not known. */
 function insertedKey(op: InsertOp, pk: readonly ColumnInfo[]): string | undefined {
   let key = '';
@@ -744,18 +776,23 @@ function insertedKey(op: InsertOp, pk: readonly ColumnInfo[]): string | undefine
   return key;
 }
 
+/**
+ * The index of the insert an update can be folded into (by the whole primary key, setting no key
+ * column); 'other' when it is such an update of a row this batch did not insert; else undefined.
+ */
 function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | undefined): number | 'other' | undefined {
   if (op.keys.length !== pk.length) return undefined;
-  const key: string[] = [];
-  for (const column of pk) {
-    const k = op.keys.indexOf(column);
+  // The key as insertedKey makes it (a one-column key is the value's own string: no array, no join).
+  let key = '';
+  for (let i = 0; i < pk.length; i++) {
+    const k = op.keys.indexOf(pk[i]);
     const value = k < 0 ? null : op.values[k];
-    const n = value === null ? undefined : column.normalize?.(value);
+    const n = value === null ? undefined : pk[i].normalize?.(value);
     if (n === undefined) return undefined;
-    key.push(n);
+    key = i === 0 ? n : `${key}\u0001${n}`;
   }
-  if (op.sets.some((c) => pk.includes(c))) return undefined;
-  return rows?.get(key.join('\u0001')) ?? 'other';
+  for (const column of op.sets) if (pk.includes(column)) return undefined;
+  return rows?.get(key) ?? 'other';
 }
 
 /**
@@ -766,34 +803,64 @@ function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | 
  * update sets is added on its own (another column set: another COPY step).
  */
 function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
-  const fields = insert.arena.buf.toString('utf8', insert.start, insert.end - 1).split('\t');
+  const folded = foldedRow(insert, update);
+  const { columns, setIndex, defaultTexts } = folded;
+  // The fields the update keeps are copied as bytes: decoding the line to split it and encoding it
+  // again cost more than the rest of the fold.
+  const arena = insert.arena;
+  const start = arena.length;
+  const kept = insert.columns.length;
+  // Start of the insert's field c (a tab never occurs inside a field: COPY escapes it).
+  let from = insert.start;
+  for (let c = 0; c < columns.length; c++) {
+    if (c) arena.writeByte(9);
+    const j = setIndex[c];
+    let text: string | undefined;
+    if (j >= 0) {
+      const value = update.values[update.keys.length + j];
+      text = value === null ? '\\N' : copyEscape(value);
+    } else if (c >= kept) text = defaultTexts[c];
+    if (c < kept) {
+      const to = c === kept - 1 ? insert.end - 1 : arena.buf.indexOf(9, from);
+      if (text === undefined) arena.writeOwnBytes(from, to);
+      else arena.writeString(text);
+      from = to + 1;
+    } else arena.writeString(text!);
+  }
+  arena.writeByte(10);
+  return { ...insert, columns: folded.columns, shape: folded.shape, start, end: arena.length };
+}
+
+/** The columns of an insert with an update folded into it: worked out once per insert shape and update shape. */
+function foldedRow(insert: InsertOp, update: UpdateOp): FoldedRow {
+  const byInsert = (insert.table.folds ??= new Map());
+  let byUpdate = byInsert.get(insert.shape);
+  if (!byUpdate) byInsert.set(insert.shape, (byUpdate = new Map()));
+  let folded = byUpdate.get(update.shape);
+  if (folded) return folded;
   let columns = insert.columns;
   let shape = insert.shape;
+  const defaultTexts: Array<string | undefined> = new Array(columns.length);
   if (update.sets.some((c) => !columns.includes(c))) {
     columns = [...columns];
     for (const c of insert.table.columns.values()) {
       if (c.defaultText === undefined || columns.includes(c)) continue;
       columns.push(c);
-      fields.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
+      defaultTexts.push(c.defaultText === null ? '\\N' : copyEscape(c.defaultText));
       shape += `\u0002${c.name}`;
     }
   }
-  for (let j = 0; j < update.sets.length; j++) {
-    const column = update.sets[j];
-    const value = update.values[update.keys.length + j];
-    const text = value === null ? '\\N' : copyEscape(value);
-    const c = columns.indexOf(column);
-    if (c >= 0) fields[c] = text;
-    else {
-      if (columns === insert.columns) columns = [...columns];
-      columns.push(column);
-      fields.push(text);
-      shape += `\u0002${column.name}`;
-    }
+  for (const column of update.sets) {
+    if (columns.includes(column)) continue;
+    if (columns === insert.columns) columns = [...columns];
+    columns.push(column);
+    defaultTexts.push(undefined);
+    shape += `\u0002${column.name}`;
   }
-  const start = insert.arena.length;
-  insert.arena.writeString(fields.join('\t') + '\n');
-  return { ...insert, columns, shape, start, end: insert.arena.length };
+  const setIndex = columns.map((c) => update.sets.indexOf(c));
+  folded = { columns, shape, setIndex, defaultTexts };
+  byUpdate.set(update.shape, folded);
+  return folded;
 }
 
 /** Whether applying `op` before the (earlier) operations of `run` gives the same table. */
@@ -826,8 +893,8 @@ function rowMayMatch(op: InsertOp, run: Run): boolean {
     if (v === null) return false; // = never matches NULL
     const n = columns[c].normalize?.(v);
     if (n === undefined) continue;
+    key = mask === 0 ? n : `${key}\u0001${n}`;
     mask |= 1 << c;
-    key += n + '\u0001';
   }
   if (mask === 0) return true;
   run.keyIndexes ??= new Map();
@@ -841,16 +908,16 @@ function rowMayMatch(op: InsertOp, run: Run): boolean {
 }
 
 function addKey(index: { values: Set<string>; unknown: boolean }, tuple: Array<string | undefined>, mask: number): void {
-  let key = '';
+  let key: string | undefined;
   for (let c = 0; c < tuple.length; c++) {
     if (!(mask & (1 << c))) continue;
     if (tuple[c] === undefined) {
       index.unknown = true;
       return;
     }
-    key += tuple[c] + '\u0001';
+    key = key === undefined ? tuple[c] : `${key}\u0001${tuple[c]}`;
   }
-  index.values.add(key);
+  index.values.add(key!);
 }
 
 /** Could a row inserted by the run be matched by this delete/update? */
@@ -866,13 +933,13 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
   }
   if (p.unknown) return true;
   for (const [mask, values] of p.bySubset) {
-    let key = '';
+    let key: string | undefined;
     for (let c = 0; c < tuple.length; c++) {
       if (!(mask & (1 << c))) continue;
       if (tuple[c] === undefined) return true;
-      key += tuple[c] + '\u0001';
+      key = key === undefined ? tuple[c] : `${key}\u0001${tuple[c]}`;
     }
-    if (values.has(key)) return true;
+    if (values.has(key!)) return true;
   }
   return false;
 }
@@ -903,8 +970,8 @@ function addProjection(p: RowProjection, row: InsertOp): void {
     if (v === null) return; // never matched by =
     const n = p.columns[c].normalize?.(v);
     if (n === undefined) continue;
+    key = mask === 0 ? n : `${key}\u0001${n}`;
     mask |= 1 << c;
-    key += n + '\u0001';
   }
   if (mask === 0) {
     p.unknown = true;
@@ -950,6 +1017,21 @@ function* copyChunks(ops: ReadonlyArray<{ arena: CopyArena; start: number; end: 
   if (used) yield gather!.subarray(0, used);
 }
 
+/**
+ * Writes a COPY's data into its stream and waits until the server took it all: what
+ * stream.pipeline did here, without the Readable, the AbortController and the AbortError (a
+ * DOMException, with its stack trace) that pipeline makes on every call, about 0.1 ms per COPY.
+ */
+async function sendCopyData(stream: Writable, chunks: Iterable<Buffer>): Promise<void> {
+  const done = finished(stream);
+  done.catch(() => undefined); // awaited below; a failed COPY rejects it before the end is reached
+  for (const chunk of chunks) {
+    if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+  }
+  stream.end();
+  await done;
+}
+
 function columnArrays(ops: ReadonlyArray<{ values: Array<string | null> }>, n: number): Array<Array<string | null>> {
   const arrays = Array.from({ length: n }, () => new Array<string | null>(ops.length));
   ops.forEach((op, j) => {
@@ -967,11 +1049,21 @@ function columnsKey(row: Row): string {
 interface Shape {
   key: string;
   columns: ColumnInfo[];
+  /** Updates with this `where` shape: set shape → the update's shape (made once: the planner hashes it). */
+  updateShapes?: Map<Shape, string>;
 }
 
-function shapeOf(table: TableInfo, row: Row, what: string): Shape {
+function updateShape(where: Shape, set: Shape): string {
+  const shapes = (where.updateShapes ??= new Map());
+  let shape = shapes.get(set);
+  if (shape === undefined) shapes.set(set, (shape = `${where.key}|${set.key}`));
+  return shape;
+}
+
+function shapeOf(table: TableInfo, row: Row, what: 'row' | 'where' | 'set'): Shape {
   if (!row || typeof row !== 'object') throw new OperationError(`${what} of ${table.name} is ${String(row)}, not an object`);
-  const last = table.lastShape;
+  const lastShapes = (table.lastShapes ??= {});
+  const last = lastShapes[what];
   if (last) {
     // Same keys in the same order as last time: no signature string to build.
     const columns = last.columns;
@@ -996,7 +1088,7 @@ function shapeOf(table: TableInfo, row: Row, what: string): Shape {
     if (columns.length === 0) throw new OperationError(`${what} of ${table.name} names no column`);
     table.shapes.set(key, (shape = { key, columns }));
   }
-  table.lastShape = shape;
+  lastShapes[what] = shape;
   return shape;
 }
 
@@ -1091,7 +1183,8 @@ function arrayLiteral(values: unknown[], column: ColumnInfo, table: TableInfo): 
 }
 
 function onlyTimestampKeys(value: object): boolean {
-  for (const k of Object.keys(value)) if (k !== 'seconds' && k !== 'nanos') return false;
+  // for…in over own keys: Object.keys made an array for every timestamp of every row.
+  for (const k in value) if (k !== 'seconds' && k !== 'nanos' && Object.prototype.hasOwnProperty.call(value, k)) return false;
   return true;
 }
 
