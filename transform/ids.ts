@@ -55,15 +55,7 @@ class NameBuffer {
     this.pos = p;
   }
 
-  /** Appends the decimal digits of a non-negative integer. */
-  addIndex(index: number): void {
-    if (index >= 0 && index < 10) {
-      this.room(1);
-      this.buf[this.pos++] = 0x30 + index;
-    } else this.add(String(index));
-  }
-
-  /** Appends a key value as keyText writes it; integers without making their text first. */
+  /** Appends a key value (or an event's index) as keyText writes it; integers without making their text first. */
   addKey(value: KeyValue): void {
     if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.add(keyText(value));
     let n = value;
@@ -275,7 +267,7 @@ export function eventIdDigest(table: string, keyJson: string, type: string, inde
   b.addByte(0x0a);
   b.add(type);
   b.addByte(0x0a);
-  b.addIndex(index);
+  b.addKey(index);
   return b.hash();
 }
 
