@@ -5,6 +5,7 @@ import { redact } from '../lib/redact.ts';
 import { registerDemo } from './demo-command.ts';
 import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
+import { registerReport } from './report-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
 import { registerTransform } from './transform-command.ts';
@@ -16,7 +17,7 @@ const program = new Command('ferry')
   // `ferry transform --in A codegen --in B`: options after a subcommand belong to it.
   .enablePositionalOptions();
 
-for (const register of [registerExtract, registerDump, registerTransform, registerSeed, registerDemo, registerServices]) {
+for (const register of [registerExtract, registerDump, registerTransform, registerSeed, registerDemo, registerServices, registerReport]) {
   register(program);
 }
 

@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { seedModules } from '../seed/modules-engine.ts';
 
-interface SeedModulesFlags {
+interface SeedModulesFlags extends RunFlags {
   in: string;
   config: string;
   url?: string;
@@ -39,6 +40,9 @@ export function registerSeedModules(seed: Command): void {
     .option('--only <names>', 'seed only these modules (comma-separated)')
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (flags: SeedModulesFlags) => {
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
@@ -48,7 +52,8 @@ export function registerSeedModules(seed: Command): void {
         if (unknown.length) throw new UserError(`--only names unknown module(s) ${unknown.join(', ')} (the config has: ${modules.map((m) => m.name).join(', ') || 'none'})`);
         modules = modules.filter((m) => wanted.includes(m.name));
       }
-      const summary = await seedModules({
+      const run = await StepRun.start('seed modules', flags, ['rows']);
+      const seeded = await seedModules({
         input: flags.in,
         modules,
         configDir: dir,
@@ -62,9 +67,14 @@ export function registerSeedModules(seed: Command): void {
         retryForMs: flags.retryFor * 1000,
         shard: flags.shard,
         quiet: flags.quiet,
+      }).catch(async (err: unknown) => {
+        await run.close();
+        throw err;
       });
+      const summary = await run.finish(seeded);
       if (flags.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        await run.close();
         return;
       }
       const rows = summary.modules.map((m) => ({
@@ -83,6 +93,7 @@ export function registerSeedModules(seed: Command): void {
       const resumed = summary.modules.some((m) => m.resumedPast > 0) ? ' (resumed)' : '';
       const skipped = summary.skipped.length ? `, ${summary.skipped.length} event(s) skipped (listed above)` : '';
       process.stderr.write(`${table(rows)}\nseeded ${summary.modules.length} module(s) from ${summary.inputEvents} input events in ${formatSeconds(summary.seconds)}${resumed}${skipped}\n`);
+      await run.close();
     });
 }
 

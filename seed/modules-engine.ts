@@ -8,6 +8,7 @@ import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
+import { runMetrics } from '../lib/run-metrics.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
 import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
 import {
@@ -113,6 +114,7 @@ class ModuleRun {
 
   constructor(readonly sink: PostgresModuleSink) {
     this.events = new Progress({ label: sink.module.name, unit: 'events', quiet: true });
+    runMetrics.inFlight('module', sink.module.name, () => this.queued);
   }
 
   /** An empty COPY buffer, reusing those of committed batches (a batch's buffer grows to its size once). */
@@ -180,6 +182,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
         { module: s.module, file: s.file, record: s.record, eventId: s.eventId, eventType: s.eventType });
     }
     skipped.push(s);
+    runMetrics.add('module', s.module, { errors: 1 });
     log(`ferry: skipped event ${s.eventId} (${s.eventType}, ${s.file} record ${s.record}) in module ${s.module}: ${s.message}`);
   };
 
@@ -367,6 +370,7 @@ async function write(
 ): Promise<void> {
   const { sink } = run;
   const t0 = performance.now();
+  const rowsBefore = run.rowsTotal;
   let lostAt: number | undefined;
   let delay = 100;
   for (;;) {
@@ -420,8 +424,13 @@ async function write(
     }
   }
   run.batches++;
-  run.latencies.add(performance.now() - t0);
+  const ms = performance.now() - t0;
+  run.latencies.add(ms);
   run.events.add(pending.batch.events);
+  // Every module goes through every event: the step's total is the input's, not the modules' sum.
+  runMetrics.add('module', sink.module.name, { events: pending.batch.events }, { total: false });
+  runMetrics.add('module', sink.module.name, { rows: run.rowsTotal - rowsBefore, batches: 1 });
+  runMetrics.observe('batch', 'module', sink.module.name, ms);
   run.recycle(pending.arena);
 }
 
