@@ -31,7 +31,7 @@ table.checks td{white-space:normal;overflow-wrap:anywhere}table.checks td:nth-ch
 tr.pass td:last-child{background:#e9f6ec;color:#1b6e30;font-weight:600}tr.fail td{background:#fdecea}tr.fail td:last-child{color:#b71c1c;font-weight:700}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px 24px}
 figure{margin:0;min-width:0}figcaption{color:#555;font-size:.9em}
-svg.chart{width:100%;height:auto;display:block;max-width:100%}
+svg.chart{width:100%;height:auto;display:block;max-width:100%}svg.timeline{max-width:900px}
 svg text{fill:#333}svg .axis-title{fill:#444;font-weight:600}
 .keyline{font-size:1.05em;margin:.3em 0}
 details summary{cursor:pointer;color:#1f5f9f}

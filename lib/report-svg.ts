@@ -98,7 +98,7 @@ export interface TimelineBar {
 }
 
 /** The steps on one time axis (seconds since the first started). */
-export function timeline(bars: TimelineBar[], width = 900): string {
+export function timeline(bars: TimelineBar[], width = 720): string {
   const rowH = 26;
   const left = 16 + Math.max(...bars.map((b) => b.label.length)) * CHAR;
   const end = Math.max(1, ...bars.map((b) => b.start + b.seconds));
