@@ -6,6 +6,7 @@ import { UserError } from '../lib/errors.ts';
 import { renderRunReport } from '../lib/html-report.ts';
 import { formatCount, table } from '../lib/progress.ts';
 import { describeStep, overviewRow } from '../lib/report-model.ts';
+import { metricsPortOption } from '../lib/step-run.ts';
 import { acquireServices } from '../services/services.ts';
 import { runPipeline, CONFIG } from '../examples/dating/demo/pipeline.ts';
 import { eventsByType } from '../examples/dating/demo/summaries.ts';
@@ -20,7 +21,8 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'folder for dumps and the report', 'dumps/out/demo')
     .option('--no-rabbitmq', 'skip seeding RabbitMQ')
     .option('--json', 'print the summary and checks as one JSON document on stdout')
-    .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean }) => {
+    .addOption(metricsPortOption())
+    .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean; metricsPort?: number }) => {
       if (!isScale(opts.scale)) throw new UserError(`unknown scale "${opts.scale}": use tiny, small, quarter or fi`);
       const log = (line: string) => process.stderr.write(line + '\n');
       const services = await acquireServices(log);
@@ -29,7 +31,7 @@ export function registerDemo(program: Command): void {
         const amqpUrl = services.env.FERRY_AMQP_URL;
         log(`demo at scale ${opts.scale}: PostgreSQL ${describeUrl(pgUrl).server}, RabbitMQ ${describeUrl(amqpUrl).server}`);
         const workDir = path.resolve(opts.out, opts.scale);
-        const result = await runPipeline({ scale: opts.scale, pgUrl, amqpUrl, workDir, skipRabbitmq: !opts.rabbitmq, log });
+        const result = await runPipeline({ scale: opts.scale, pgUrl, amqpUrl, workDir, skipRabbitmq: !opts.rabbitmq, log, metricsPort: opts.metricsPort });
         const transform = result.steps.find((s) => s.name === 'transform')!;
         const { default: config } = (await import(CONFIG)) as { default: { rabbitmq?: { queues?: Array<{ name: string; bindings: string[] }> } } };
         log('── verify');
