@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
-import { seedModules } from '../seed/modules-engine.ts';
 
 interface SeedModulesFlags {
   in: string;
@@ -40,6 +39,7 @@ export function registerSeedModules(seed: Command): void {
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (flags: SeedModulesFlags) => {
+      const { seedModules } = await import('../seed/modules-engine.ts');
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
       if (flags.only) {

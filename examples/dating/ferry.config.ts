@@ -1,6 +1,6 @@
 // The dating-site migration: event schemas, one transform per legacy table, the target modules
 // (each its own PostgreSQL database) and the RabbitMQ topology for staging brokers.
-import { defineConfig } from '../../lib/config.ts';
+import { defineConfig } from 'ferry';
 import { handlers } from './handlers.ts';
 import abuseReports from './transforms/abuse-reports.ts';
 import blocks from './transforms/blocks.ts';
