@@ -2,9 +2,11 @@
 import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { ferryPackage } from '../lib/package-info.ts';
 import { redact } from '../lib/redact.ts';
 import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
+import { registerInit } from './init-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
 import { registerTransform } from './transform-command.ts';
@@ -12,11 +14,12 @@ import { registerTransform } from './transform-command.ts';
 const program = new Command('ferry')
   .description('Move a legacy SQL database into an event-driven system: extract → transform → seed.')
   .showHelpAfterError('(run with --help for usage)')
+  .version(ferryPackage().version, '-V, --version', 'print the version')
   .exitOverride()
   // `ferry transform --in A codegen --in B`: options after a subcommand belong to it.
   .enablePositionalOptions();
 
-for (const register of [registerExtract, registerDump, registerTransform, registerSeed, registerServices]) {
+for (const register of [registerInit, registerExtract, registerDump, registerTransform, registerSeed, registerServices]) {
   register(program);
 }
 await registerDemo(program);
