@@ -1,9 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { DumpReader, ENVELOPE_TYPE, listPartials, verifyPath } from '../dumps/index.ts';
-import { readableRecord } from '../dumps/readable.ts';
-import { typeToProto } from '../dumps/proto-text.ts';
 import { UserError } from '../lib/errors.ts';
 import { table } from '../lib/progress.ts';
 
@@ -17,6 +14,7 @@ export function registerDump(program: Command): void {
     .option('--json', 'print one JSON document')
     .option('--descriptor-set-out <file>', 'write the record schema as a FileDescriptorSet (for protoc --descriptor_set_in)')
     .action(async (file: string, opts: { json?: boolean; descriptorSetOut?: string }) => {
+      const [{ DumpReader }, { typeToProto }] = await Promise.all([import('../dumps/index.ts'), import('../dumps/proto-text.ts')]);
       const reader = await DumpReader.open(file);
       try {
         const { header, trailer } = reader;
@@ -78,6 +76,7 @@ export function registerDump(program: Command): void {
         if (eq < 1) throw new UserError(`--where ${w}: write it as field=value`);
         return { field: w.slice(0, eq), value: w.slice(eq + 1) };
       });
+      const [{ DumpReader, ENVELOPE_TYPE }, { readableRecord }] = await Promise.all([import('../dumps/index.ts'), import('../dumps/readable.ts')]);
       const reader = await DumpReader.open(file);
       if (types && reader.header.recordType !== ENVELOPE_TYPE) {
         await reader.close();
@@ -109,6 +108,7 @@ export function registerDump(program: Command): void {
       await stat(target).catch(() => {
         throw new UserError(`${target}: no such file or folder`);
       });
+      const { listPartials, verifyPath } = await import('../dumps/index.ts');
       const results = await verifyPath(target);
       const partials = (await stat(target)).isDirectory() ? await listPartials(target) : [];
       const bad = results.filter((r) => !r.ok);

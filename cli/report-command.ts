@@ -4,8 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
-import { renderRunReport } from '../lib/html-report.ts';
-import { stepName, type Check, type RawLimit } from '../lib/report-model.ts';
+import type { Check, RawLimit } from '../lib/report-model.ts';
 
 const STEPS = ['generate', 'extract', 'transform', 'seed modules', 'seed rabbitmq'];
 
@@ -34,6 +33,7 @@ export function registerReport(program: Command): void {
       // Steps in the order they ran.
       steps.sort((a, b) => startOf(a) - startOf(b));
       const limits = opts.bench ? parseBench(await readText(opts.bench)) : [];
+      const [{ renderRunReport }, { stepName }] = await Promise.all([import('../lib/html-report.ts'), import('../lib/report-model.ts')]);
       await mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });
       await writeFile(opts.out, renderRunReport({ title: opts.title, steps, checks, limits }));
       process.stderr.write(`report: ${opts.out} (${steps.length} step${steps.length === 1 ? '' : 's'}: ${steps.map((s) => stepName(s)).join(', ')})\n`);

@@ -77,22 +77,27 @@ function verdict(views: StepView[], checks: Check[] | undefined, notes: string[]
 }
 
 function totalsTable(views: StepView[]): string {
-  const hasLimit = views.some((v) => v.rawLimit);
-  const head = ['step', 'time s', 'rows', 'events', 'MB', 'rows/s', 'events/s', 'MB/s', 'peak RSS MB', ...(hasLimit ? ['of raw limit'] : [])];
-  const cell = (field: string, value: number | undefined, text: (n: number) => string) =>
-    value === undefined || Number.isNaN(value) ? `<td data-field="${field}"></td>` : `<td data-field="${field}">${text(value)}</td>`;
-  const rows = views.map((v) => `<tr data-step="${esc(v.name)}"><td>${esc(v.name)}</td>${[
-    cell('seconds', v.seconds, formatReportSeconds),
-    cell('rows', v.rows, formatReportCount),
-    cell('events', v.events, formatReportCount),
-    cell('MB', v.mb, formatReportMb),
-    cell('rows/s', v.rows === undefined ? undefined : v.rates.rows, formatReportCount),
-    cell('events/s', v.events === undefined ? undefined : v.rates.events, formatReportCount),
-    cell('MB/s', v.mb === undefined ? undefined : v.rates.MB, formatReportMb),
-    cell('peak RSS MB', v.peakRssBytes === undefined ? undefined : v.peakRssBytes / 1e6, (n) => String(Math.round(n))),
-    ...(hasLimit ? [v.rawLimit ? `<td data-field="raw limit" title="${esc(`${v.rawLimit.value} ${v.rawLimit.unit}; limit ${v.rawLimit.limit} (${v.rawLimit.limitWhat})`)}">${v.rawLimit.ratio.toFixed(2)}</td>` : '<td></td>'] : []),
-  ].join('')}</tr>`);
-  return `<div class="scroll"><table class="totals"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${rows.join('')}</table></div>`;
+  const rss = (v: StepView) => (v.peakRssBytes === undefined ? undefined : v.peakRssBytes / 1e6);
+  const columns: Array<{ head: string; field: string; value: (v: StepView) => number | undefined; text: (n: number) => string }> = [
+    { head: 'time s', field: 'seconds', value: (v) => v.seconds, text: formatReportSeconds },
+    { head: 'rows', field: 'rows', value: (v) => v.rows, text: formatReportCount },
+    { head: 'events', field: 'events', value: (v) => v.events, text: formatReportCount },
+    { head: 'MB', field: 'MB', value: (v) => v.mb, text: formatReportMb },
+    { head: 'rows/s', field: 'rows/s', value: (v) => (v.rows === undefined ? undefined : v.rates.rows), text: formatReportCount },
+    { head: 'events/s', field: 'events/s', value: (v) => (v.events === undefined ? undefined : v.rates.events), text: formatReportCount },
+    { head: 'MB/s', field: 'MB/s', value: (v) => (v.mb === undefined ? undefined : v.rates.MB), text: formatReportMb },
+    { head: 'peak RSS MB', field: 'peak RSS MB', value: rss, text: (n) => String(Math.round(n)) },
+    { head: 'of raw limit', field: 'raw limit', value: (v) => v.rawLimit?.ratio, text: (n) => n.toFixed(2) },
+  ];
+  // Only columns some step has (a single seed rabbitmq run has no rows).
+  const shown = columns.filter((c) => views.some((v) => c.value(v) !== undefined && !Number.isNaN(c.value(v))));
+  const cell = (v: StepView, c: (typeof columns)[number]) => {
+    const value = c.value(v);
+    const title = c.field === 'raw limit' && v.rawLimit ? ` title="${esc(`${v.rawLimit.value} ${v.rawLimit.unit}; limit ${v.rawLimit.limit} (${v.rawLimit.limitWhat})`)}"` : '';
+    return `<td data-field="${c.field}"${title}>${value === undefined || Number.isNaN(value) ? '' : c.text(value)}</td>`;
+  };
+  const rows = views.map((v) => `<tr data-step="${esc(v.name)}"><td>${esc(v.name)}</td>${shown.map((c) => cell(v, c)).join('')}</tr>`);
+  return `<div class="scroll"><table class="totals"><tr><th>step</th>${shown.map((c) => `<th>${c.head}</th>`).join('')}</tr>${rows.join('')}</table></div>`;
 }
 
 function timelineOf(views: StepView[], colors: Map<StepView, string>): string {

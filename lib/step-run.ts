@@ -5,8 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option } from 'commander';
 import { UserError } from './errors.ts';
-import { renderRunReport } from './html-report.ts';
-import { startMetricsServer, metricsRegistry, type MetricsServer } from './metrics-server.ts';
+import type { MetricsServer } from './metrics-server.ts';
 import { RunSampler, type RunSample, type SampleCounters } from './progress.ts';
 import { runMetrics, type CounterName } from './run-metrics.ts';
 
@@ -68,6 +67,8 @@ export class StepRun {
   static async start(command: string, flags: RunFlags, counters: CounterName[]): Promise<StepRun> {
     let server: MetricsServer | undefined;
     if (flags.metricsPort !== undefined) {
+      // Loaded only when asked for: prom-client would add to every command's start-up time.
+      const { metricsRegistry, startMetricsServer } = await import('./metrics-server.ts');
       server = await startMetricsServer(metricsRegistry(command, runMetrics), flags.metricsPort);
       if (!flags.quiet) process.stderr.write(`metrics: ${server.url}\n`);
     }
@@ -88,6 +89,7 @@ export class StepRun {
     const out = { ...summary, run, samples };
     if (this.flags.report) {
       const file = this.flags.report;
+      const { renderRunReport } = await import('./html-report.ts');
       await mkdir(path.dirname(path.resolve(file)), { recursive: true });
       await writeFile(file, renderRunReport({ title: `ferry ${this.command}`, steps: [out] }));
       if (!this.flags.quiet) process.stderr.write(`report: ${file}\n`);
