@@ -178,7 +178,8 @@ export function smoothedRate(samples: RunSample[], unit: Unit, windowMs: number)
     const t = pts[i].ms;
     while (j < i - 1 && pts[j + 1].ms <= t - windowMs) j++;
     const dt = (t - pts[j].ms) / 1000;
-    if (dt > 0) out.push([t, ((pts[i][key]! - pts[j][key]!) * scale) / dt]);
+    // A counter can step back (extract takes back the rows of a chunk it retries): no negative rate.
+    if (dt > 0) out.push([t, Math.max(0, ((pts[i][key]! - pts[j][key]!) * scale) / dt)]);
   }
   return out;
 }

@@ -51,6 +51,13 @@ describe('smoothed rate', () => {
     expect(Math.max(...r.values())).toBeLessThanOrEqual(1_000);
   });
 
+  it('is never negative when a counter steps back (extract retrying a chunk takes its rows back)', () => {
+    const retried = samples(1_000, 10).map((s) => ({ ...s, rows: s.ms === 6_000 ? 1_000 : s.rows }));
+    const rate = smoothedRate(retried, 'rows', 2_000);
+    expect(Math.min(...rate.map(([, r]) => r))).toBe(0);
+    expect(new Map(rate).get(10_000)).toBeCloseTo(1_000);
+  });
+
   it('uses a window of about a thirtieth of the run, at least three samples', () => {
     expect(rateWindowMs(samples(1, 3))).toBe(5_000);
     expect(rateWindowMs(samples(1, 600))).toBe(20_000);
