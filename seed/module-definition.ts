@@ -29,7 +29,19 @@ export interface UpdateOp {
   set: Row;
 }
 
-export type RowOp = InsertOp | DeleteOp | UpdateOp;
+/**
+ * Inserts `row`, or, when a row with its primary key exists, sets the columns `row` gives on it
+ * (INSERT … ON CONFLICT (primary key) DO UPDATE). The table must have a primary key and `row` must
+ * give every column of it; columns `row` leaves out keep their value on an existing row (or get
+ * their default on a new one).
+ */
+export interface UpsertOp {
+  op: 'upsert';
+  table: string;
+  row: Row;
+}
+
+export type RowOp = InsertOp | DeleteOp | UpdateOp | UpsertOp;
 
 /** What a handler may return: one operation, several, or nothing (the event does not concern it). */
 export type HandlerResult = RowOp | readonly RowOp[] | undefined | null | void;
@@ -67,6 +79,14 @@ export interface ModuleDefinition {
 /** `insert('feed', { owner_id, message_id })` */
 export function insert(table: string, row: Row): InsertOp {
   return { op: 'insert', table, row };
+}
+
+/**
+ * `upsert('members', { member_id, nickname })`: inserts the row, or sets nickname on the row with
+ * that member_id when there is one. Cheaper than remove + insert, and safe to repeat.
+ */
+export function upsert(table: string, row: Row): UpsertOp {
+  return { op: 'upsert', table, row };
 }
 
 /** `remove('feed', { author_id: p.blocked_id })`: DELETE … WHERE author_id = … */
