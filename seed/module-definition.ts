@@ -53,6 +53,9 @@ export type HandlerResult = RowOp | readonly RowOp[] | undefined | null | void;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type EventHandler = (payload: any, event: EventRecord) => HandlerResult;
 
+/** Whether ferry creates a module's schema (`'create'`) or seeds into one that exists (`'existing'`). */
+export type SchemaMode = 'create' | 'existing';
+
 export interface ModuleDefinition {
   /** Names the module in progress lines, errors and the summary. */
   name: string;
@@ -64,11 +67,24 @@ export interface ModuleDefinition {
   /** Database name on the server given by `--url` / `FERRY_MODULES_URL`. */
   database?: string;
   /**
-   * PostgreSQL schema that holds the module's tables and its `ferry_progress` table (default: the
-   * module name). The schema SQL runs with `search_path` set to it; `--reset` drops and recreates it.
+   * PostgreSQL schema that holds the module's tables (default: the module name). With schemaMode
+   * 'create' it also holds ferry's `ferry_progress` table, the schema SQL runs with `search_path` set
+   * to it, and `--reset` drops and recreates it.
    */
   schemaName?: string;
-  /** SQL that creates the module's tables (run once, in one transaction with the schema). */
+  /**
+   * Who owns the schema (`--schema MODE` on the command line overrides it for every module):
+   * - `'create'` (default): ferry does. It creates the schema and runs schemaSql/schemaFile in it,
+   *   keeps its progress there, and `--reset` drops it.
+   * - `'existing'`: the module's own migrations made it, tables and all. ferry runs no DDL in it,
+   *   stops with one line naming the table or column a handler writes that is not there, keeps its
+   *   progress in `progressSchema`, and never drops or empties anything (`--reset` is refused).
+   */
+  schemaMode?: SchemaMode;
+  /** With schemaMode 'existing': the schema of ferry's progress table `<module name>_progress`
+   * (default `ferry`; created when missing). */
+  progressSchema?: string;
+  /** SQL that creates the module's tables (run once, in one transaction with the schema; schemaMode 'create'). */
   schemaSql?: string;
   /** Or: a .sql file with it, relative to the config file. */
   schemaFile?: string;

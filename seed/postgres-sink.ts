@@ -11,7 +11,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
-import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
+import type { ModuleDefinition, Row, RowOp, SchemaMode } from './module-definition.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
 /** SQLSTATE raised when a module's progress row is not where this run left it. */
@@ -31,6 +31,9 @@ export class ModuleSeedError extends UserError {
 
 /** A handler's operation that cannot be applied as given (unknown table/column, bad value). */
 export class OperationError extends Error {}
+
+/** An operation on a table or column that the module's schema does not have. */
+export class NotInSchemaError extends OperationError {}
 
 type ColumnKind = 'json' | 'bytea' | 'bool' | 'array' | 'other';
 
@@ -167,6 +170,8 @@ export interface SinkOptions {
   reset: boolean;
   /** `--shard i/n` spec ('' when not sharded): progress is kept per shard. */
   shard: string;
+  /** `--schema MODE`: overrides the module's schemaMode. */
+  schemaMode?: SchemaMode;
 }
 
 export interface ProgressRow {
@@ -179,10 +184,15 @@ export interface ProgressRow {
 export class PostgresModuleSink {
   readonly url: string;
   readonly schemaName: string;
+  /** 'existing': the schema is the module's own (see ModuleDefinition.schemaMode). */
+  readonly schemaMode: SchemaMode;
   private pool?: pg.Pool;
   private readonly tables = new Map<string, TableInfo>();
   private readonly schemaQuoted: string;
   private readonly progressQuoted: string;
+  /** Where ferry's progress table is: the module's schema, or (schemaMode 'existing') a schema of ferry's own. */
+  private readonly progressSchema: string;
+  private readonly progressTable: string;
   /** Per file: the progress value this run last saw or wrote (null: no row yet). */
   private readonly expected = new Map<string, number | null>();
 
@@ -190,7 +200,14 @@ export class PostgresModuleSink {
     this.url = resolveModuleUrl(module, options.serverUrl);
     this.schemaName = module.schemaName ?? module.name;
     this.schemaQuoted = pg.escapeIdentifier(this.schemaName);
-    this.progressQuoted = `${this.schemaQuoted}.${pg.escapeIdentifier(PROGRESS_TABLE)}`;
+    this.schemaMode = options.schemaMode ?? module.schemaMode ?? 'create';
+    if (this.schemaMode !== 'create' && this.schemaMode !== 'existing') {
+      throw new UserError(`module ${module.name}: schemaMode must be 'create' or 'existing', not ${JSON.stringify(this.schemaMode)}`);
+    }
+    const existing = this.schemaMode === 'existing';
+    this.progressSchema = existing ? module.progressSchema ?? 'ferry' : this.schemaName;
+    this.progressTable = existing ? `${module.name}_progress` : PROGRESS_TABLE;
+    this.progressQuoted = `${pg.escapeIdentifier(this.progressSchema)}.${pg.escapeIdentifier(this.progressTable)}`;
   }
 
   /** "module feed (database feed_db on 127.0.0.1:5432)" — never the credentials. */
@@ -233,7 +250,7 @@ export class PostgresModuleSink {
     const table = this.tables.get(op.table);
     if (!table) {
       const known = [...this.tables.keys()].join(', ') || 'none';
-      throw new OperationError(`table "${op.table}" is not in schema ${this.schemaName} (its tables: ${known})`);
+      throw new NotInSchemaError(`table "${op.table}" is not in schema ${this.schemaName} (its tables: ${known})`);
     }
     switch (op.op) {
       case 'insert': {
@@ -469,13 +486,14 @@ export class PostgresModuleSink {
   }
 
   private async setUpSchema(): Promise<void> {
+    if (this.schemaMode === 'existing') return this.checkExistingSchema();
     const { rows } = await this.pool!.query<{ schema: string | null; progress: string | null }>(
       `SELECT to_regnamespace($1)::text AS schema, to_regclass($2)::text AS progress`, [this.schemaQuoted, this.progressQuoted]);
     const exists = rows[0].schema !== null;
     const where = `schema ${this.schemaName} of ${this.describe()}`;
     if (exists && !this.options.reset) {
       if (rows[0].progress === null) {
-        throw new ModuleSeedError(`${where} exists but was not created by ferry (no ${PROGRESS_TABLE} table): pass --reset to drop and recreate it`, { module: this.module.name });
+        throw new ModuleSeedError(`${where} exists but was not created by ferry (no ${PROGRESS_TABLE} table): to seed into it as it is, set schemaMode: 'existing' on the module (or pass --schema existing); to drop and recreate it, pass --reset`, { module: this.module.name });
       }
       if (!this.options.resume) {
         const { rows: p } = await this.pool!.query<{ n: string; events: string | null }>(`SELECT count(*) AS n, sum(events) AS events FROM ${this.progressQuoted}`);
@@ -498,15 +516,55 @@ export class PostgresModuleSink {
         const line = position > 0 ? ` (line ${sql.slice(0, position).split('\n').length})` : '';
         throw new ModuleSeedError(`module ${this.module.name}: schema SQL failed${line}: ${(err as Error).message}`, { module: this.module.name }, { cause: err });
       }
-      await client.query(`CREATE TABLE ${this.progressQuoted} (
-        shard text NOT NULL, file text NOT NULL, next_record bigint NOT NULL, events bigint NOT NULL,
-        updated_at timestamptz NOT NULL, PRIMARY KEY (shard, file))`);
+      await client.query(this.createProgressSql());
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  private createProgressSql(): string {
+    return `CREATE TABLE IF NOT EXISTS ${this.progressQuoted} (
+      shard text NOT NULL, file text NOT NULL, next_record bigint NOT NULL, events bigint NOT NULL,
+      updated_at timestamptz NOT NULL, PRIMARY KEY (shard, file))`;
+  }
+
+  /**
+   * schemaMode 'existing': the schema must be there (ferry runs no DDL in it); ferry's progress table
+   * lives in a schema of its own, made here when missing. Nothing is ever dropped.
+   */
+  private async checkExistingSchema(): Promise<void> {
+    const where = `schema ${this.schemaName} of ${this.describe()}`;
+    if (this.options.reset) {
+      throw new ModuleSeedError(`module ${this.module.name}: --reset drops the schema, but ${where} is the module's own (schemaMode 'existing') and ferry never drops or empties it: empty its tables yourself and drop ${this.progressSchema}.${this.progressTable}, then run again`, { module: this.module.name });
+    }
+    const { rows } = await this.pool!.query<{ schema: string | null; progress: string | null }>(
+      `SELECT to_regnamespace($1)::text AS schema, to_regclass($2)::text AS progress`, [this.schemaQuoted, this.progressQuoted]);
+    if (rows[0].schema === null) {
+      throw new ModuleSeedError(`${where} does not exist: create it and its tables with the module's own migrations (schemaMode 'existing': ferry creates nothing in it), or drop schemaMode to let ferry create it`, { module: this.module.name });
+    }
+    if (rows[0].progress !== null) {
+      if (this.options.resume) return;
+      const { rows: p } = await this.pool!.query<{ n: string; events: string | null }>(`SELECT count(*) AS n, sum(events) AS events FROM ${this.progressQuoted}`);
+      if (Number(p[0].n) === 0) return;
+      throw new ModuleSeedError(`${where} already holds ${p[0].events} events from an earlier run (progress in ${this.progressSchema}.${this.progressTable}): pass --resume to continue it`, { module: this.module.name });
+    }
+    const create = async () => {
+      await this.pool!.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.progressSchema)}`);
+      await this.pool!.query(this.createProgressSql());
+    };
+    try {
+      await create();
+    } catch (err) {
+      // Modules sharing a database create the progress schema at the same time: IF NOT EXISTS can
+      // still lose that race (a unique violation in the catalog). The second try finds it.
+      if ((err as { code?: string }).code !== '23505') {
+        throw new ModuleSeedError(`module ${this.module.name}: cannot create ferry's progress table ${this.progressSchema}.${this.progressTable}: ${pgMessage(err)}`, { module: this.module.name }, { cause: err });
+      }
+      await create();
     }
   }
 
@@ -535,7 +593,7 @@ export class PostgresModuleSink {
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2
-        ORDER BY c.relname, a.attnum`, [this.schemaName, PROGRESS_TABLE]);
+        ORDER BY c.relname, a.attnum`, [this.schemaName, this.progressSchema === this.schemaName ? this.progressTable : '']);
     this.tables.clear();
     for (const r of rows) {
       let table = this.tables.get(r.table);
@@ -1212,7 +1270,7 @@ function shapeOf(table: TableInfo, row: Row, what: 'row' | 'where' | 'set'): Sha
   if (!shape) {
     const columns = Object.keys(row).map((name) => {
       const c = table.columns.get(name);
-      if (!c) throw new OperationError(`table ${table.name} has no column "${name}" (its columns: ${[...table.columns.keys()].join(', ')})`);
+      if (!c) throw new NotInSchemaError(`table ${table.name} has no column "${name}" (its columns: ${[...table.columns.keys()].join(', ')})`);
       return c;
     });
     if (columns.length === 0) throw new OperationError(`${what} of ${table.name} names no column`);
