@@ -4,8 +4,9 @@
 import type { EventRecord } from '../dumps/event-envelope.ts';
 
 /** Column name → value. Values: string, number, bigint, boolean, Date, Uint8Array (bytea),
- * `{seconds, nanos}` (a decoded google.protobuf.Timestamp, for timestamp columns), arrays, plain objects
- * (json/jsonb columns), null/undefined (NULL). A column left out of an insert gets its default. */
+ * `{seconds, nanos}` (a decoded google.protobuf.Timestamp: a payload's timestamp field as it comes,
+ * every digit kept) or a PreciseTimestamp (for timestamp columns), arrays, plain objects (json/jsonb
+ * columns), null/undefined (NULL). A column left out of an insert gets its default. */
 export type Row = Record<string, unknown>;
 
 export interface InsertOp {

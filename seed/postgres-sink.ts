@@ -10,6 +10,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
+import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import type { ModuleDefinition, Row, RowOp, SchemaMode } from './module-definition.ts';
 
@@ -1351,6 +1352,7 @@ function toText(value: unknown, column: ColumnInfo, table: TableInfo): string | 
   }
   if (column.kind === 'json') return JSON.stringify(value);
   if (value instanceof Date) return value.toISOString();
+  if (value instanceof PreciseTimestamp) return value.toISOString();
   if (value instanceof Uint8Array) return '\\x' + Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   if (Array.isArray(value)) {
     if (column.kind !== 'array') throw new OperationError(`column ${column.name} of ${table.name} (${column.type}) gets an array`);
