@@ -1,8 +1,9 @@
-// What transform modules import: defineTransform, the context types and deterministic ids.
+// What transform modules import: defineTransform, the context types, deterministic ids and PreciseTimestamp.
 import type { TransformDefinition } from './definition.ts';
 
 export type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition, TransformResult } from './definition.ts';
 export { entityId, eventId, FERRY_ID_NAMESPACE, FERRY_EVENT_NAMESPACE } from './ids.ts';
+export { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 
 /**
  * Identity function that gives a transform its types. With the generated types:
