@@ -412,8 +412,9 @@ export class PostgresModuleSink {
         // statement. The planner leaves at most one row per key in a step, which ON CONFLICT needs.
         const { keys, sets } = step.ops[0];
         const columns = [...keys, ...sets].map((c) => c.quoted).join(', ');
-        const staging = `pg_temp.${pg.escapeIdentifier(`ferry_upsert_${staged++}`)}`;
-        await client.query(`CREATE TEMPORARY TABLE ${staging.slice('pg_temp.'.length)} (${[...keys, ...sets].map((c) => `${c.quoted} ${c.type}`).join(', ')}) ON COMMIT DROP`);
+        const name = pg.escapeIdentifier(`ferry_upsert_${staged++}`);
+        const staging = `pg_temp.${name}`;
+        await client.query(`CREATE TEMPORARY TABLE ${name} (${[...keys, ...sets].map((c) => `${c.quoted} ${c.type}`).join(', ')}) ON COMMIT DROP`);
         const stream = client.query(copyFrom(`COPY ${staging} (${columns}) FROM STDIN`));
         await sendCopyData(stream, upsertChunks(step.ops));
         const action = sets.length ? `DO UPDATE SET ${sets.map((c) => `${c.quoted} = EXCLUDED.${c.quoted}`).join(', ')}` : 'DO NOTHING';

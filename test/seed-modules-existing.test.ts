@@ -5,16 +5,12 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
-import { SOCIAL_SQL, actualTables, databaseUrl, expectedTables, socialHandlers, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
+import { SOCIAL_SQL, actualTables, databaseUrl, expectedTables, moduleDatabases, socialHandlers, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
 import { runFerry, tempDir } from './helpers.ts';
 
 const SERVER = () => process.env.FERRY_PG_URL!;
-const created: string[] = [];
-const dbName = (what: string) => {
-  const name = `existing_${what}_${process.pid}_${created.length}`;
-  created.push(name);
-  return name;
-};
+const databases = moduleDatabases('existing');
+const dbName = databases.name;
 
 let input: string;
 const EVENTS = 3_000;
@@ -25,7 +21,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const name of created) await sql(SERVER(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+  await databases.dropAll();
 });
 
 /** A database whose schema `app` the module's own migrations made (with `sqlText`), holding one row of its own. */

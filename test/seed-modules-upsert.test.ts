@@ -9,19 +9,23 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { insert, remove, update, upsert, type RowOp } from '../seed/module-definition.ts';
 import { PostgresModuleSink, planSteps } from '../seed/postgres-sink.ts';
 import { sampleEvent, writeSampleEventDump } from './fixtures/event-dumps.ts';
-import { databaseUrl, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
+import { databaseUrl, moduleDatabases, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
 import { runFerry, tempDir } from './helpers.ts';
 
 const SERVER = () => process.env.FERRY_PG_URL!;
-const created: string[] = [];
-const dbName = (what: string) => {
-  const name = `upsert_${what}_${process.pid}_${created.length}`;
-  created.push(name);
-  return name;
-};
+const databases = moduleDatabases('upsert');
+const dbName = databases.name;
+
+/** A module on a new database with TABLE_SQL, connected (its tables set up). */
+async function openSink(name: string): Promise<{ sink: PostgresModuleSink; url: string }> {
+  const db = dbName(name);
+  const sink = new PostgresModuleSink({ name, database: db, schemaSql: TABLE_SQL, handlers: {} }, { serverUrl: SERVER(), configDir: '.', createDatabase: true, resume: false, reset: false, shard: '' });
+  await sink.connect();
+  return { sink, url: databaseUrl(SERVER(), db) };
+}
 
 afterAll(async () => {
-  for (const name of created) await sql(SERVER(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+  await databases.dropAll();
 });
 
 const TABLE_SQL = `CREATE TABLE t (id int PRIMARY KEY, a text, b int DEFAULT 7, c text NOT NULL DEFAULT 'c0');
@@ -58,11 +62,8 @@ function statement(schema: string, op: RowOp): { text: string; values: unknown[]
 
 describe('upsert in module handlers', () => {
   it('gives the table that applying each operation on its own gives, in random batches of inserts, upserts, updates and deletes', async () => {
-    const db = dbName('random');
-    const module = { name: 'mix', database: db, schemaSql: TABLE_SQL, handlers: {} };
-    const sink = new PostgresModuleSink(module, { serverUrl: SERVER(), configDir: '.', createDatabase: true, resume: false, reset: false, shard: '' });
-    await sink.connect();
-    const client = new pg.Client({ connectionString: databaseUrl(SERVER(), db) });
+    const { sink, url } = await openSink('mix');
+    const client = new pg.Client({ connectionString: url });
     await client.connect();
     await client.query(`CREATE SCHEMA oracle; SET search_path TO oracle; ${TABLE_SQL}; SET search_path TO DEFAULT`);
     const rand = random(13);
@@ -129,11 +130,7 @@ describe('upsert in module handlers', () => {
   });
 
   it('folds an upsert into the same batch\'s insert and upsert of its row, and counts rows inserted and updated', async () => {
-    const db = dbName('fold');
-    const module = { name: 'fold', database: db, schemaSql: TABLE_SQL, handlers: {} };
-    const sink = new PostgresModuleSink(module, { serverUrl: SERVER(), configDir: '.', createDatabase: true, resume: false, reset: false, shard: '' });
-    await sink.connect();
-    const url = databaseUrl(SERVER(), db);
+    const { sink, url } = await openSink('fold');
     try {
       const first = [insert('t', { id: 1, a: 'one' }), upsert('t', { id: 1, b: 2 }), upsert('t', { id: 2, a: 'two' }), update('t', { id: 2 }, { c: 'c9' }), upsert('t', { id: 2, b: 5 })];
       const encoded = first.map((op) => sink.encode(op));
@@ -192,14 +189,11 @@ describe('upsert in module handlers', () => {
 
 describe('upsert planning', () => {
   it('keeps one row per key in an upsert step (ON CONFLICT cannot touch a row twice)', async () => {
-    const db = dbName('dupes');
-    const module = { name: 'dupes', database: db, schemaSql: TABLE_SQL, handlers: {} };
-    const sink = new PostgresModuleSink(module, { serverUrl: SERVER(), configDir: '.', createDatabase: true, resume: false, reset: false, shard: '' });
-    await sink.connect();
+    const { sink, url } = await openSink('dupes');
     try {
       const ops = [upsert('p', { k: uuidUpper, n: 1, v: 'a' }), upsert('p', { k: uuidUpper.toLowerCase(), n: 1, v: 'b' }), upsert('p', { n: 1, k: uuidUpper, v: 'c' })];
       expect(await sink.writeBatch({ file: 'f', fromRecord: 0, toRecord: 3, events: 3, ops: ops.map((op) => sink.encode(op)) })).toEqual({ inserted: 1, updated: 0, deleted: 0 });
-      expect(await sql(databaseUrl(SERVER(), db), 'SELECT k::text, n, v FROM dupes.p')).toEqual([{ k: uuidUpper.toLowerCase(), n: 1, v: 'c' }]);
+      expect(await sql(url, 'SELECT k::text, n, v FROM dupes.p')).toEqual([{ k: uuidUpper.toLowerCase(), n: 1, v: 'c' }]);
     } finally {
       await sink.close();
     }
