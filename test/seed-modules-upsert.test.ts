@@ -164,8 +164,7 @@ describe('upsert in module handlers', () => {
     // Members register again every 500 events (new nickname), and get blocked in between.
     const handlers = `{ MemberRegistered: (p: any) => upsert('latest', { member_id: p.member_id, nickname: p.nickname, city: p.city }),
       MemberBlocked: (p: any) => upsert('latest', { member_id: p.blocked_id, blocked_by: p.blocker_id }) }`;
-    const config = await writeModulesConfig(dir, `[{ name: 'latest', database: '${db}', schemaSql: '${schemaSql}', handlers: ${handlers} }]`,
-      `import { upsert } from ${JSON.stringify(path.resolve('seed/module-definition.ts'))};`);
+    const config = await writeModulesConfig(dir, `[{ name: 'latest', database: '${db}', schemaSql: '${schemaSql}', handlers: ${handlers} }]`);
     const run = await runFerry(['seed', 'modules', '--in', input, '--config', config, '--url', SERVER(), '--create-databases', '--batch-size', '700', '--json', '--quiet']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
