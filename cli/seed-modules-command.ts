@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
-import type { SchemaMode } from '../seed/module-definition.ts';
+import type { SchemaMode } from '../api/module.ts';
 
 interface SeedModulesFlags {
   in: string;

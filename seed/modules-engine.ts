@@ -9,7 +9,7 @@ import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
-import type { EventHandler, ModuleDefinition, RowOp, SchemaMode } from './module-definition.ts';
+import type { EventHandler, ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
 import {
   CopyArena, ModuleSeedError, NotInSchemaError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,

@@ -12,7 +12,7 @@ import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
-import type { ModuleDefinition, Row, RowOp, SchemaMode } from './module-definition.ts';
+import type { ModuleDefinition, Row, RowOp, SchemaMode } from '../api/module.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
 /** SQLSTATE raised when a module's progress row is not where this run left it. */

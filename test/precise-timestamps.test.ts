@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
-import { defineTransform } from '../transform/api.ts';
+import { defineTransform } from '../api/transform.ts';
 import { payloadEncoder } from '../transform/payload-encoder.ts';
 import { ENVELOPE_TYPE, readEnvelope } from '../dumps/index.ts';
 import { stripImports } from '../transform/inputs.ts';
@@ -14,6 +14,7 @@ import { TransformRuntime } from '../transform/runtime.ts';
 import { transformRows } from '../transform/testing.ts';
 import { usedColumns } from '../transform/rows.ts';
 import { createLegacyDb, type LegacyDb } from './extract-helpers.ts';
+import { linkFerry } from './fixtures/transform-project.ts';
 import { databaseUrl, sql } from './fixtures/modules-feed.ts';
 import { ROOT, runFerry, tempDir } from './helpers.ts';
 
@@ -72,11 +73,10 @@ describe('precise timestamps', () => {
     await mkdir(path.join(dir, 'events'));
     await writeFile(path.join(dir, 'events', 'visits.proto'), PROTO);
     await writeFile(path.join(dir, 'ferry.config.ts'), [
-      `import { defineConfig } from ${JSON.stringify(path.join(ROOT, 'lib/config.ts'))};`,
-      `import { defineTransform } from ${JSON.stringify(path.join(ROOT, 'transform/api.ts'))};`,
-      `import { insert } from ${JSON.stringify(path.join(ROOT, 'seed/module-definition.ts'))};`,
+      "import { defineConfig, defineTransform, insert } from 'ferry';",
       `export default defineConfig({ eventSchemas: ['events/visits.proto'], transforms: [${TRANSFORM}], modules: [${MODULE}] });`,
     ].join('\n'));
+    await linkFerry(dir);
     const env = { FERRY_QUIET: '1' };
     const extract = await runFerry(['extract', '--from', legacy.url, '--tables', 'public.visits', '--out', 'dumps', '--schemas-out', 'schemas', '--json'], { cwd: dir, env });
     expect(extract.code, extract.stderr).toBe(0);

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { insert, remove, update, upsert, type RowOp } from '../seed/module-definition.ts';
+import { insert, remove, update, upsert, type RowOp } from '../api/module.ts';
 import { PostgresModuleSink, planSteps } from '../seed/postgres-sink.ts';
 import { sampleEvent, writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { databaseUrl, moduleDatabases, sql, writeModulesConfig } from './fixtures/modules-feed.ts';

@@ -7,7 +7,7 @@
 // literal table name, and each lookup of the table either reads one column at once
 // (ctx.lookup(…)?.Column) or is only tested (!ctx.lookup(…)). Anything else (the context or a
 // looked-up row handed elsewhere, a computed table name, `arguments`) keeps whole rows.
-import type { TransformDefinition } from './definition.ts';
+import type { TransformDefinition } from '../api/transform.ts';
 import { functionParameters } from './rows.ts';
 
 /** Columns of `table` that transforms read through ctx.lookup: undefined for whole rows, [] when rows are only tested. */

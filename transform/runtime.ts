@@ -4,7 +4,7 @@ import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { DumpError, eventSchema, fromDescriptorSet, trustDumpStrings } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
-import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from './definition.ts';
+import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from '../api/transform.ts';
 import { EventPayloadError, eventTime, eventTypes, payloadNormalizer } from './events.ts';
 import { entityId, eventIdDigest, keyText } from './ids.ts';
 import { EnvelopeWriter, stringField, type EnvelopeHead } from './event-writer.ts';

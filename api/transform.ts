@@ -90,3 +90,13 @@ export interface TransformDefinition<Row = any, Events = any, Table extends stri
   /** Turns one row into zero, one or many events. Pure: no I/O, no clocks, no randomness. */
   run(row: Row, ctx: TransformContext<Events, Tables>): TransformResult;
 }
+
+/**
+ * Identity function that gives a transform its types. With the generated types:
+ *   defineTransform<Transform<'dbo.Members'>>({ table: 'dbo.Members', run(row, ctx) { ... } })
+ * or, without them, defineTransform<TransformDefinition<MyRow, MyEvents>>({ ... }).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function defineTransform<D extends TransformDefinition<any, any, any, any>>(definition: D): D {
+  return definition;
+}
