@@ -30,6 +30,7 @@ export interface EncodedBatch {
   ends: number[];
   bytes: number;
   lastKey?: string[];
+  firstKey?: string[];
 }
 
 /** Thrown by field writers for a value ferry cannot carry; the encoder adds table, column and key. */
@@ -245,6 +246,8 @@ export class CopyRowEncoder {
   full = false;
   /** Key (as text) of the batch's last row. */
   lastKey?: string[];
+  /** Key (as text) of the chunk's first row (for the engine's keyset guard). */
+  firstKey?: string[];
 
   /** Where the row message being built goes (the batch buffer itself), and the write position in it. */
   scratch: Buffer = this.out;
@@ -437,6 +440,7 @@ export class CopyRowEncoder {
     this.lastBuf = buf;
     this.lastS = s;
     this.lastE = e;
+    if (this.firstKey === undefined && this.keyIndexes.length) this.firstKey = this.keyOf(buf.subarray(s, e));
     if (this.totalBytes >= this.maxBytes) this.full = true;
     else if (this.ends.length >= this.batchRows || this.pos >= this.batchBytes) this.seal();
   }

@@ -39,13 +39,25 @@ describe('mssql source: generated T-SQL', () => {
     expect(bracket("x'; DROP TABLE y; --")).toBe("[x'; DROP TABLE y; --]");
   });
 
-  it('builds a single-column keyset chunk: TOP, typed key parameter, key order', () => {
+  it('builds a single-column keyset chunk: TOP, typed key parameter, key order, the key read from the row itself', () => {
     const q = mssqlChunkSql({ info: info(['Id']), after: ['41'], limit: 50_000 }, ['int']);
-    expect(q.text).toBe(
-      'SELECT TOP (50000) [Id], CONVERT(nvarchar(max), [Id]) FROM [dbo].[Order]]Lines] WHERE [Id] > CAST(@a0 AS int) ORDER BY [Id]',
-    );
+    expect(q.text).toBe('SELECT TOP (50000) [Id] FROM [dbo].[Order]]Lines] WHERE [Id] > CAST(@a0 AS int) ORDER BY [Id]');
     expect(q.params).toEqual([['a0', '41']]);
-    expect(q.keyIndexes).toEqual([1]);
+    expect(q.keyIndexes).toEqual([0]);
+    expect(q.keyFormats[0](42)).toBe('42');
+  });
+
+  it('reads a key column that is left out or --cast as the server\'s text in an extra column', () => {
+    const cols = [
+      { name: 'Code', sqlType: 'nvarchar(20) (cast)', nullable: true, ordinal: 1, kind: 'string' as const, selectExpr: 'UPPER([Code])' },
+      { name: 'Price', sqlType: 'money', nullable: false, ordinal: 2, kind: 'decimal' as const, selectExpr: 'CONVERT(varchar(32), [Price], 2)' },
+    ];
+    const q = mssqlChunkSql({ info: info(['Code', 'Price', 'Gone'], cols), limit: 10 }, ['nvarchar(20)', 'money', 'datetime2(3)']);
+    expect(q.text).toBe(
+      'SELECT TOP (10) UPPER([Code]), CONVERT(varchar(32), [Price], 2), CONVERT(nvarchar(max), [Code]), CONVERT(nvarchar(40), [Gone], 126) FROM [dbo].[Order]]Lines] ORDER BY [Code], [Price], [Gone]',
+    );
+    // Money is selected as its exact text (style 2), which is also its key text.
+    expect(q.keyIndexes).toEqual([2, 1, 3]);
   });
 
   it('builds a composite keyset condition without row constructors, and a part end bound', () => {
@@ -59,7 +71,7 @@ describe('mssql source: generated T-SQL', () => {
       ['uniqueidentifier', 'smallint'],
     );
     expect(q.text).toBe(
-      'SELECT TOP (1000) [Order Id], [Line]]No], [At], CONVERT(nvarchar(max), [Order Id]), CONVERT(nvarchar(max), [Line]]No]) FROM [dbo].[Order]]Lines] ' +
+      'SELECT TOP (1000) [Order Id], [Line]]No], [At] FROM [dbo].[Order]]Lines] ' +
         'WHERE (([Order Id] > CAST(@a0 AS uniqueidentifier)) OR ([Order Id] = CAST(@a0 AS uniqueidentifier) AND [Line]]No] > CAST(@a1 AS smallint))) ' +
         'AND NOT (([Order Id] > CAST(@u0 AS uniqueidentifier)) OR ([Order Id] = CAST(@u0 AS uniqueidentifier) AND [Line]]No] > CAST(@u1 AS smallint))) ' +
         'ORDER BY [Order Id], [Line]]No]',
@@ -74,8 +86,7 @@ describe('mssql source: generated T-SQL', () => {
       { name: 'Hash', sqlType: 'binary(16)', nullable: false, ordinal: 3, kind: 'bytes' as const },
     ];
     const q = mssqlChunkSql({ info: info(['At', 'Hash'], cols), after: ['2024-01-01T00:00:00.1234567', '0x00FF'], limit: 10 }, ['datetime2(7)', 'binary(16)']);
-    expect(q.text).toContain('DATEPART(TZOFFSET, [Seen])');
-    expect(q.text).toContain('CONVERT(nvarchar(40), [At], 126), CONVERT(nvarchar(max), [Hash], 1)');
+    expect(q.text).toContain('SELECT TOP (10) [At], [Seen], [Hash], DATEPART(TZOFFSET, [Seen]) FROM');
     expect(q.text).toContain('[At] > CONVERT(datetime2(7), @a0, 126)');
     expect(q.text).toContain('[Hash] > CONVERT(binary(16), @a1, 1)');
     expect(q.offsetIndexes).toEqual([-1, 3, -1]);
@@ -88,10 +99,16 @@ describe('mssql source: generated T-SQL', () => {
     ];
     const q = mssqlChunkSql({ info: info(['Score', 'Weight'], cols), after: ['1.0000000000000002E+000', '3.40282347E+38'], limit: 100 }, ['float', 'real']);
     expect(q.text).toBe(
-      'SELECT TOP (100) [Score], [Weight], CONVERT(nvarchar(40), [Score], 3), CONVERT(nvarchar(40), [Weight], 3) FROM [dbo].[Order]]Lines] ' +
+      'SELECT TOP (100) [Score], [Weight] FROM [dbo].[Order]]Lines] ' +
         'WHERE (([Score] > CAST(@a0 AS float)) OR ([Score] = CAST(@a0 AS float) AND [Weight] > CAST(@a1 AS real))) ORDER BY [Score], [Weight]',
     );
-    expect(q.text).not.toMatch(/CONVERT\(nvarchar\(max\), \[(Score|Weight)\]\)/);
+    // From the row's values: 17 and 9 significant digits, which turn back into the same float/real.
+    const third = 1 / 3;
+    expect(q.keyFormats[0](third)).toBe('0.33333333333333331');
+    expect(Number(q.keyFormats[0](third))).toBe(third);
+    const real = Math.fround(0.1);
+    expect(q.keyFormats[1](real)).toBe('0.100000001');
+    expect(Math.fround(Number(q.keyFormats[1](real)))).toBe(real);
     // Part bounds travel the same way.
     expect(mssqlSplitSql(table, ['Score'], ['float'])).toContain('SELECT bucket, CONVERT(nvarchar(40), [Score], 3) FROM r');
   });
