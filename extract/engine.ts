@@ -520,8 +520,16 @@ async function execute(source: Source, store: ManifestStore, planned: PlannedTab
     const pending = mt.parts.filter((part) => part.status !== 'done');
     const done = mt.parts.filter((part) => part.status === 'done').reduce((s, part) => s + (part.result?.records ?? 0), 0);
     remaining.set(mt.table, pending.length);
-    opts.reporter?.tableStarted?.(mt.table, mt.estimatedRows, done);
+    // A table's progress (and so its rows/s) starts when its first part starts, not when the run
+    // does: a table queued behind others would show a rate diluted by the wait.
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      opts.reporter?.tableStarted?.(mt.table, mt.estimatedRows, done);
+    };
     if (pending.length === 0) {
+      start();
       const s = mt.summary ?? summarize(mt);
       summaries.set(mt.table, s);
       opts.reporter?.tableFinished?.(s);
@@ -529,6 +537,7 @@ async function execute(source: Source, store: ManifestStore, planned: PlannedTab
     for (const part of pending) {
       tasks.push(limit(async () => {
         if (stop.failed) return;
+        start();
         try {
           await extractPart(source, store, p, mt, part, settings, out, opts, rate, stop);
         } catch (err) {

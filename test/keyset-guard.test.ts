@@ -2,7 +2,8 @@
 // the previous chunk's last key, in the source's own order. A source whose key text is lossy (a
 // rounded money or float) would otherwise duplicate rows or, with small chunks, read the same rows
 // forever. First with a Source in memory (no server), then with the real PostgreSQL source whose
-// key text is made lossy, compared by the server.
+// key text is made lossy, compared by the server. Also: a table's progress starts with its first
+// part, not with the run.
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,6 +130,26 @@ describe('keyset guard (a source in memory)', () => {
     const opts = await options(source, { chunkRows: 3 });
     await expect(runExtract(opts)).rejects.toThrow("s.t: keyset paging went backwards: the chunk after key (id) = (3) starts at (3), which is not after it");
     expect(await exists(path.join(opts.out, 's.t.pb.gz'))).toBe(false);
+  });
+});
+
+describe('progress of a table queued behind others', () => {
+  it('counts a queued table\'s progress from its own start, not the run\'s', async () => {
+    const source = new ArraySource({
+      a: { ids: range(6, (i) => i + 1), render: String, delayMs: 150 },
+      b: { ids: range(6, (i) => i + 1), render: String },
+    });
+    const events: Array<[string, string, number]> = [];
+    const reporter: ExtractReporter = {
+      tableStarted: (table) => events.push(['started', table, performance.now()]),
+      tableFinished: (s) => events.push(['finished', s.table, performance.now()]),
+    };
+    await runExtract(await options(source, { chunkRows: 2, concurrency: 1, reporter }));
+    expect(events.map(([e, t]) => `${e} ${t}`)).toEqual(['started s.a', 'finished s.a', 'started s.b', 'finished s.b']);
+    const at = (e: string, t: string) => events.find(([x, y]) => x === e && y === t)![2];
+    // b waited for a's four slow chunks (600 ms) and was read in a moment once it started.
+    expect(at('started', 's.b') - at('started', 's.a')).toBeGreaterThanOrEqual(550);
+    expect(at('finished', 's.b') - at('started', 's.b')).toBeLessThan(300);
   });
 });
 
