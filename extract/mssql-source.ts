@@ -7,6 +7,7 @@ import sql from 'mssql';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
+import net from 'node:net';
 import {
   ExtractError,
   compareIntegerText,
@@ -470,12 +471,14 @@ export class MssqlSource implements Source {
   }
 
   async connect(): Promise<void> {
-    const pool = new sql.ConnectionPool(mssqlConfig(this.options));
+    const config = mssqlConfig(this.options);
+    if (config.options?.encrypt && net.isIP(config.server)) dropIpServernameWarning();
+    const pool = new sql.ConnectionPool(config);
     pool.on('error', () => undefined);
     try {
       this.pool = await pool.connect();
     } catch (err) {
-      throw new UserError(`cannot connect to SQL Server at ${this.origin.server}/${this.origin.database}: ${redact((err as Error).message)}`, { cause: err });
+      throw new UserError(mssqlConnectMessage(err, config, this.origin), { cause: err });
     }
   }
 
@@ -694,6 +697,91 @@ export class MssqlSource implements Source {
     await this.pool?.close().catch(() => undefined);
     this.pool = undefined;
   }
+}
+
+/**
+ * tedious gives the URL's host as the TLS servername (SNI) also when it is an IP address, and Node
+ * then prints DEP0123 (two lines, once per process, before anything else ferry says). SNI with an
+ * address is meaningless, the certificate is still checked against the address, and tedious offers
+ * no way to leave it out (an empty `serverName` falls back to the host): so that one warning, and
+ * no other, is dropped.
+ */
+let ipServernameWarningDropped = false;
+export function dropIpServernameWarning(): void {
+  if (ipServernameWarningDropped) return;
+  ipServernameWarningDropped = true;
+  const emit = process.emitWarning;
+  process.emitWarning = function emitWarning(this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
+    const option = rest[0];
+    const code = typeof option === 'object' && option !== null ? (option as { code?: unknown }).code : rest[1];
+    if (code === 'DEP0123' || (warning as { code?: unknown }).code === 'DEP0123') return;
+    (emit as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
+/** Codes and messages along an error's chain (mssql → tedious → socket/TLS, AggregateError members). */
+function errorChain(err: unknown): Array<{ code?: string; message: string }> {
+  const out: Array<{ code?: string; message: string }> = [];
+  const seen = new Set<unknown>();
+  const walk = (e: unknown) => {
+    if (!e || typeof e !== 'object' || seen.has(e) || out.length > 20) return;
+    seen.add(e);
+    const x = e as { code?: unknown; message?: unknown; originalError?: unknown; cause?: unknown; errors?: unknown };
+    out.push({ code: typeof x.code === 'string' ? x.code : undefined, message: typeof x.message === 'string' ? x.message : '' });
+    walk(x.originalError);
+    walk(x.cause);
+    if (Array.isArray(x.errors)) x.errors.forEach(walk);
+  };
+  walk(err);
+  return out;
+}
+
+const CERT_UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
+
+/**
+ * The one line a failed connection gets: what happened and what to do about it. Login failures
+ * (SQL Server error 18456: tedious ELOGIN), nothing listening (ESOCKET with "Could not connect
+ * (sequence)" / ECONNREFUSED, ETIMEOUT), SQL Server Browser (EINSTLOOKUP), untrusted certificates.
+ */
+export function mssqlConnectMessage(err: unknown, config: Pick<sql.config, 'server' | 'port' | 'user' | 'database' | 'connectionTimeout' | 'options'>, origin: Pick<SourceOrigin, 'server' | 'database'>): string {
+  const chain = errorChain(err);
+  const codes = new Set(chain.map((e) => e.code).filter(Boolean));
+  const text = chain.map((e) => e.message).join(' | ');
+  const first = redact((chain[0]?.message ?? String(err)).replace(/\s+/g, ' ').trim());
+  const instance = config.options?.instanceName;
+  const target = config.port ? `${config.server}:${config.port}` : instance ? `${config.server}\\${instance}` : `${config.server}:1433`;
+  const head = `cannot connect to SQL Server at ${origin.server}/${origin.database}`;
+  const tcpHelp =
+    `check that SQL Server runs there and listens on TCP (SQL Server Configuration Manager: TCP/IP enabled, then restart it), that the port is right ` +
+    `(default 1433; a named instance has its own port: put it in the URL, or give ?instanceName=NAME with the SQL Server Browser service running), and that no firewall is in the way`;
+  if (codes.has('ELOGIN')) {
+    if (/Cannot open database/i.test(text)) {
+      return `${head}: login '${config.user}' cannot open database "${config.database}" (SQL Server error 4060): it does not exist or the login has no user in it; check the database in the URL, or map the login to a user there`;
+    }
+    if (/Login failed/i.test(text)) {
+      return `${head}: login failed for user '${config.user}' (SQL Server error 18456): the password is wrong, the login is disabled or does not exist, ` +
+        `or the server accepts only Windows logins (turn on SQL Server and Windows Authentication mode); check the user and password in the URL (the server's error log says which)`;
+    }
+    return `${head}: the server refused the login: ${first}`;
+  }
+  if ([...codes].some((c) => CERT_UNTRUSTED.has(c!)) || /self[- ]signed certificate|unable to verify the first certificate/i.test(text)) {
+    return `${head}: the server's TLS certificate is not trusted (${first.replace(/^Failed to connect to \S+ - /, '')}): ` +
+      `add trustServerCertificate=true to the URL (encrypts, but does not check who the server is), or make the CA that signed it trusted (NODE_EXTRA_CA_CERTS=/path/to/ca.pem)`;
+  }
+  if (codes.has('ERR_TLS_CERT_ALTNAME_INVALID')) {
+    return `${head}: the server's TLS certificate is not issued for ${config.server}: connect by the host name the certificate names, or add trustServerCertificate=true to the URL`;
+  }
+  if (codes.has('EENCRYPT')) return `${head}: the server requires encryption: remove encrypt=false from the URL`;
+  if (codes.has('EINSTLOOKUP')) {
+    return `${head}: no answer from the SQL Server Browser on ${config.server} (UDP 1434) for instance ${instance}: start the SQL Server Browser service and let UDP 1434 through, ` +
+      `or put the instance's TCP port in the URL instead of instanceName`;
+  }
+  if (codes.has('ENOTFOUND') || codes.has('EAI_AGAIN')) return `${head}: the host name ${config.server} does not resolve (DNS): check the host in the URL`;
+  if (codes.has('ETIMEOUT')) return `${head}: no answer from ${target} within ${Math.round((config.connectionTimeout ?? 15_000) / 1000)} s: ${tcpHelp}`;
+  if (codes.has('ECONNREFUSED') || codes.has('EHOSTUNREACH') || codes.has('ENETUNREACH') || /Could not connect \(sequence\)/.test(text)) {
+    return `${head}: nothing accepted a TCP connection at ${target}: ${tcpHelp}`;
+  }
+  return `${head}: ${first}`;
 }
 
 // 1205 deadlock victim, -2 timeout, 233/10053/10054/10060/64 connection dropped, 40197/40501/40613/49918/49919/49920 Azure throttling/failover, 4060 database unavailable (failover), 3960/3961 snapshot conflicts.

@@ -262,7 +262,8 @@ describe('mssql source: connection settings and transient errors', () => {
   it('reports an unreachable SQL Server in one line without the password', async () => {
     const r = await runFerry(['extract', '--from', 'mssql://sa:Sup3r-S3cret@127.0.0.1:1/legacy?encrypt=false', '--out', await tempDir('ferry-mssql-')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^ferry: cannot connect to SQL Server at 127\.0\.0\.1:1\/legacy: /);
+    expect(r.stderr).toMatch(/^ferry: cannot connect to SQL Server at 127\.0\.0\.1:1\/legacy: nothing accepted a TCP connection at 127\.0\.0\.1:1: check that SQL Server runs there and listens on TCP .*\n$/);
+    expect(r.stderr.split('\n')).toHaveLength(2);
     expect(r.stderr).not.toContain('Sup3r-S3cret');
   });
 });
