@@ -24,7 +24,7 @@ import {
   type SourceOrigin,
   type TableInfo,
 } from './source.ts';
-import { WallClock, canonicalUuid, civilDate, int64FromText, pad } from './values.ts';
+import { MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, WallClock, canonicalUuid, checkTimestampRange, civilDate, int64FromText, pad } from './values.ts';
 
 const BATCH_ROWS = 2000;
 /** ... or once they hold this many bytes (wide rows). */
@@ -399,11 +399,17 @@ export function mssqlValueConverter(kind: ValueKind, clock: WallClock, scale = 7
       // useUTC: the Date's UTC fields are the wall clock; the zone comes from --source-timezone.
       return (v) => {
         const { seconds, nanos } = exact(v as TediousDate);
-        return { seconds: clock.toUtcSeconds(seconds), nanos };
+        const utc = clock.toUtcSeconds(seconds);
+        if (utc < MIN_TIMESTAMP_SECONDS || utc > MAX_TIMESTAMP_SECONDS) checkTimestampRange(utc, () => `timestamp ${isoWallClock(v as TediousDate, 7).replace("T", " ")} read in ${clock.timeZone}`);
+        return { seconds: utc, nanos };
       };
     case 'timestamp_instant':
     case 'timestamp_offset':
-      return (v) => exact(v as TediousDate);
+      return (v) => {
+        const t = exact(v as TediousDate);
+        if (t.seconds < MIN_TIMESTAMP_SECONDS || t.seconds > MAX_TIMESTAMP_SECONDS) checkTimestampRange(t.seconds, () => `timestamp ${isoWallClock(v as TediousDate, 7).replace("T", " ")} UTC`);
+        return t;
+      };
   }
 }
 

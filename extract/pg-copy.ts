@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import type protobuf from 'protobufjs';
 import type { SourceColumn } from './row-schema.ts';
 import { ExtractError } from './source.ts';
-import { WallClock, daysFromCivil, parseTimestampText } from './values.ts';
+import { MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, WallClock, checkTimestampRange, daysFromCivil, parseTimestampText } from './values.ts';
 
 const TAB = 9;
 const NL = 10;
@@ -203,6 +203,9 @@ export class CopyRowFormat {
             if (!t) throw new ValueError(`timestamp ${text} is not a point in time ferry can carry (infinity or BC); use --cast to turn it into text`);
             seconds = t.offsetSeconds !== undefined ? t.wallSeconds - t.offsetSeconds : clock.toUtcSeconds(t.wallSeconds);
             nanos = t.nanos;
+          }
+          if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) {
+            checkTimestampRange(seconds, () => `timestamp ${buf.toString('latin1', s, e)}${local ? ` read in ${clock.timeZone}` : ''}`);
           }
           const len = (seconds !== 0 ? 1 + varint64Size(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
           putTag(enc, t2);

@@ -25,7 +25,7 @@ import {
   type SourceOrigin,
   type TableInfo,
 } from './source.ts';
-import { WallClock, int64FromText, parseTimestampText } from './values.ts';
+import { WallClock, checkTimestampRange, int64FromText, parseTimestampText } from './values.ts';
 
 /** PostgreSQL type name → value kind. Arrays of these become `repeated`. */
 export const PG_TYPE_KINDS: Record<string, ValueKind> = {
@@ -600,6 +600,7 @@ function scalarConverter(kind: ValueKind, clock: WallClock): (text: string) => u
         const t = parseTimestampText(v);
         if (!t) throw new Error(`timestamp ${v} is not a point in time ferry can carry (infinity or BC); use --cast to turn it into text`);
         const seconds = t.offsetSeconds !== undefined ? t.wallSeconds - t.offsetSeconds : clock.toUtcSeconds(t.wallSeconds);
+        checkTimestampRange(seconds, () => `timestamp ${v}${t.offsetSeconds === undefined ? ` read in ${clock.timeZone}` : ''}`);
         return { seconds, nanos: t.nanos };
       };
   }
