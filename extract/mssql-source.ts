@@ -4,10 +4,12 @@
 // values converted exactly: decimals and money are rendered as text by the server, datetime2 and
 // time keep their 100 ns ticks (tedious' `nanosecondsDelta`), datetimeoffset keeps its offset.
 import sql from 'mssql';
+import protobuf from 'protobufjs';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
 import net from 'node:net';
+import type { Readable } from 'node:stream';
 import {
   ExtractError,
   compareIntegerText,
@@ -369,6 +371,121 @@ export function compareSqlServerGuids(a: string, b: string): number {
 
 type TediousDate = Date & { nanosecondsDelta?: number };
 
+type FieldWrite = (w: protobuf.Writer, row: unknown[]) => void;
+
+/**
+ * Writes rows as tedious delivers them (arrays) straight into a protobufjs Writer as
+ * length-delimited row messages: byte for byte what `type.encodeDelimited` writes for the
+ * converted values (fields by number; implicit-presence defaults left out of NOT NULL columns,
+ * optional fields always written), without an object per row or the generic encoder, which took
+ * 1.8 of the 2.2 µs CPU ferry spent per narrow row on top of the driver. Built once per row type.
+ */
+export class MssqlRowEncoder {
+  private readonly writes: FieldWrite[] = [];
+  /** Column index of each write (for errors). */
+  private readonly columnOf: number[] = [];
+
+  constructor(type: protobuf.Type, columns: SourceColumn[], clock: WallClock, scales: Array<number | undefined>, offsetIndexes: number[]) {
+    type.resolveAll();
+    const names = fieldNames(columns);
+    const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
+    for (const field of fields) {
+      const i = names.indexOf(field.name);
+      if (i >= 0) {
+        this.writes.push(fieldWrite(field, i, mssqlValueConverter(columns[i].kind, clock, scales[i] ?? 7)));
+        this.columnOf.push(i);
+        continue;
+      }
+      const of = names.findIndex((n) => `${n}_offset_minutes` === field.name);
+      if (of < 0 || offsetIndexes[of] < 0) throw new Error(`internal error: field ${field.name} of ${type.name} has no column`);
+      const at = offsetIndexes[of];
+      const tag = tagOf(field);
+      // Optional beside a nullable column; implicit (0 left out) beside a NOT NULL one.
+      const always = field.hasPresence;
+      this.writes.push((w, row) => {
+        const v = row[at] as number | null | undefined;
+        if (v !== null && v !== undefined && (always || v !== 0)) w.uint32(tag).int32(v);
+      });
+      this.columnOf.push(of);
+    }
+  }
+
+  /** Appends one row message (length-prefixed); a value it cannot carry throws with the column's index. */
+  row(w: protobuf.Writer, row: unknown[]): void {
+    w.fork();
+    const writes = this.writes;
+    let k = 0;
+    try {
+      for (; k < writes.length; k++) writes[k](w, row);
+    } catch (err) {
+      throw Object.assign(err as Error, { columnIndex: this.columnOf[k] });
+    }
+    w.ldelim();
+  }
+}
+
+function tagOf(field: protobuf.Field): number {
+  const wire = ({ double: 1, float: 5, int32: 0, int64: 0, bool: 0, string: 2, bytes: 2 } as Record<string, number>)[field.type] ?? 2;
+  return ((field.id << 3) | wire) >>> 0;
+}
+
+/** One field's write, with protobufjs' presence rules for the field's type. */
+function fieldWrite(field: protobuf.Field, i: number, convert: (v: unknown) => unknown): FieldWrite {
+  const tag = tagOf(field);
+  const always = field.hasPresence || field.resolvedType !== null;
+  const value = (row: unknown[]) => {
+    const v = row[i];
+    return v === null || v === undefined ? undefined : convert(v);
+  };
+  switch (field.type) {
+    case 'bool':
+      return (w, row) => {
+        const v = value(row) as boolean | undefined;
+        if (v !== undefined && (always || v !== false)) w.uint32(tag).bool(v);
+      };
+    case 'int32':
+      return (w, row) => {
+        const v = value(row) as number | undefined;
+        if (v !== undefined && (always || v !== 0)) w.uint32(tag).int32(v);
+      };
+    case 'int64':
+      return (w, row) => {
+        const v = value(row) as number | protobuf.Long | undefined;
+        if (v !== undefined && (always || (typeof v === 'object' ? v.low || v.high : v !== 0))) w.uint32(tag).int64(v);
+      };
+    case 'double':
+      return (w, row) => {
+        const v = value(row) as number | undefined;
+        if (v !== undefined && (always || !Object.is(v, 0))) w.uint32(tag).double(v);
+      };
+    case 'float':
+      return (w, row) => {
+        const v = value(row) as number | undefined;
+        if (v !== undefined && (always || !Object.is(v, 0))) w.uint32(tag).float(v);
+      };
+    case 'string':
+      return (w, row) => {
+        const v = value(row) as string | undefined;
+        if (v !== undefined && (always || v !== '')) w.uint32(tag).string(v);
+      };
+    case 'bytes':
+      return (w, row) => {
+        const v = value(row) as Uint8Array | undefined;
+        if (v !== undefined && (always || v.length)) w.uint32(tag).bytes(v);
+      };
+    default:
+      // google.protobuf.Timestamp: a message, written whenever set; its seconds and nanos are implicit.
+      return (w, row) => {
+        const t = value(row) as { seconds: number; nanos: number } | undefined;
+        if (t === undefined) return;
+        w.uint32(tag).fork();
+        if (t.seconds !== 0) w.uint32(8).int64(t.seconds);
+        if (t.nanos !== 0) w.uint32(16).int32(t.nanos);
+        w.ldelim();
+      };
+  }
+}
+
 /** Turns tedious' value of a column of `kind` into the row message's plain value. */
 export function mssqlValueConverter(kind: ValueKind, clock: WallClock, scale = 7): (v: unknown, offsetMinutes?: number) => unknown {
   switch (kind) {
@@ -469,6 +586,8 @@ export class MssqlSource implements Source {
   private readonly scales = new Map<string, Map<string, number>>();
   /** Per table: column → collation name (string columns). */
   private readonly collations = new Map<string, Map<string, string>>();
+  /** Per row message type (one per dump being written): its row encoder. */
+  private readonly encoders = new WeakMap<protobuf.Type, MssqlRowEncoder>();
 
   constructor(private readonly options: SourceOptions) {
     const { server, database } = describeUrl(options.url);
@@ -633,62 +752,80 @@ export class MssqlSource implements Source {
     return Number((result.recordset as unknown as unknown[][])[0]?.[0]) === 1;
   }
 
+  /** The row encoder of a row type (one per dump being written), built once for all its chunks. */
+  private encoderFor(type: protobuf.Type, info: TableInfo, offsetIndexes: number[]): MssqlRowEncoder {
+    let encoder = this.encoders.get(type);
+    if (!encoder) {
+      const scales = this.scales.get(tableName(info.table));
+      encoder = new MssqlRowEncoder(type, info.columns, this.clock, info.columns.map((c) => scales?.get(c.name)), offsetIndexes);
+      this.encoders.set(type, encoder);
+    }
+    return encoder;
+  }
+
   async *readChunk(request: ChunkRequest): AsyncGenerator<RowBatch> {
-    const { info } = request;
+    const { info, type } = request;
+    if (!type) throw new Error('internal error: the SQL Server source encodes rows itself and needs the row type');
     const built = mssqlChunkSql(request, this.keyTypesOf(info));
+    const encoder = this.encoderFor(type, info, built.offsetIndexes);
     const req = this.pool!.request();
     req.arrayRowMode = true;
     for (const [name, value] of built.params) req.input(name, sql.NVarChar(sql.MAX), value);
     const stream = req.toReadableStream({ highWaterMark: STREAM_ROWS });
     const table = tableName(info.table);
-    const scales = this.scales.get(table);
-    const fields = fieldNames(info.columns);
-    const convs = info.columns.map((c) => mssqlValueConverter(c.kind, this.clock, scales?.get(c.name) ?? 7));
+    const width = info.columns.length;
     const { keyIndexes, keyFormats } = built;
     const keyOf = (row: unknown[]): KeyTuple | undefined => (keyIndexes.length ? keyIndexes.map((k, i) => keyFormats[i](row[k])) : undefined);
+    // Batches end where the engine's dump blocks end (rows or framed bytes from the chunk's start),
+    // so each block reaches the writer as one batch.
+    const batchRows = request.blockRecords ?? BATCH_ROWS;
+    const batchBytes = request.blockBytes ?? BATCH_BYTES;
+    const maxBytes = request.limit !== undefined ? request.maxBytes ?? Infinity : Infinity;
     let firstKey: KeyTuple | undefined;
     let done = false;
     req.on('done', () => (done = true));
     // Stream mode: rows, errors and the end arrive as events, which the readable stream carries.
     req.query(built.text, () => undefined);
-    let records: object[] = [];
+    let w = protobuf.Writer.create();
+    let ends: number[] = [];
     let bytes = 0;
     let chunkBytes = 0;
-    const maxBytes = request.limit !== undefined ? request.maxBytes ?? Infinity : Infinity;
     let last: unknown[] | undefined;
+    const take = (): RowBatch => {
+      const batch = { framed: w.finish(), ends, bytes, lastKey: keyOf(last!), firstKey };
+      w = protobuf.Writer.create();
+      ends = [];
+      bytes = 0;
+      firstKey = undefined;
+      return batch;
+    };
     try {
-      for await (const row of stream as AsyncIterable<unknown[]>) {
-        const rec: Record<string, unknown> = {};
-        const before = bytes;
-        for (let i = 0; i < convs.length; i++) {
+      for await (const rows of bufferedRows(stream)) for (const row of rows) {
+        try {
+          encoder.row(w, row);
+        } catch (err) {
+          const column = info.columns[(err as { columnIndex?: number }).columnIndex ?? 0].name;
+          throw new ExtractError(`${table}: column ${column}, row with key (${keyOf(row)?.join(', ') ?? 'none'}): ${(err as Error).message}`, { table, column }, { cause: err });
+        }
+        ends.push(w.len);
+        let rowBytes = 0;
+        for (let i = 0; i < width; i++) {
           const v = row[i];
           if (v === null || v === undefined) continue;
-          try {
-            rec[fields[i]] = convs[i](v);
-            const off = built.offsetIndexes[i];
-            if (off >= 0) rec[`${fields[i]}_offset_minutes`] = row[off];
-          } catch (err) {
-            throw new ExtractError(`${table}: column ${info.columns[i].name}, row with key (${keyOf(row)?.join(', ') ?? 'none'}): ${(err as Error).message}`, { table, column: info.columns[i].name }, { cause: err });
-          }
-          bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
+          rowBytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
         }
+        bytes += rowBytes;
         if (last === undefined) firstKey = keyOf(row);
-        records.push(rec);
         last = row;
-        chunkBytes += bytes - before;
+        chunkBytes += rowBytes;
         // The chunk ends after the row that reaches maxBytes (the engine goes on from its key).
         if (chunkBytes >= maxBytes) {
-          yield { records, bytes, lastKey: keyOf(last), firstKey };
+          yield take();
           return;
         }
-        if (records.length >= BATCH_ROWS || bytes >= BATCH_BYTES) {
-          yield { records, bytes, lastKey: keyOf(last), firstKey };
-          firstKey = undefined;
-          records = [];
-          bytes = 0;
-        }
+        if (ends.length >= batchRows || w.len >= batchBytes) yield take();
       }
-      if (records.length) yield { records, bytes, lastKey: keyOf(last!), firstKey };
+      if (ends.length) yield take();
     } finally {
       // Stopped early (an error or a consumer that gave up): do not let the query run on.
       if (!done) req.cancel();
@@ -703,6 +840,43 @@ export class MssqlSource implements Source {
     await this.pool?.close().catch(() => undefined);
     this.pool = undefined;
   }
+}
+
+/**
+ * The rows of an object stream, as arrays of what it holds at a time: a `for await` over the
+ * stream itself costs a promise per row (~0.4 µs CPU, a fifth of ferry's own time per narrow row).
+ * Ends with the stream; throws its error (rows buffered before it are not handed out).
+ */
+export async function* bufferedRows(stream: Readable): AsyncGenerator<unknown[][]> {
+  for (;;) {
+    const rows: unknown[][] = [];
+    for (let row = stream.read(); row !== null; row = stream.read()) rows.push(row as unknown[]);
+    if (stream.errored) throw stream.errored;
+    if (rows.length) {
+      yield rows;
+      continue;
+    }
+    if (stream.readableEnded || stream.destroyed) return;
+    await readableOrEnd(stream);
+  }
+}
+
+/** Resolves once the stream has rows to read, has ended or was destroyed; rejects with its error. */
+function readableOrEnd(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      off();
+      resolve();
+    };
+    const fail = (err: Error) => {
+      off();
+      reject(err);
+    };
+    const off = () => {
+      stream.off('readable', done).off('end', done).off('close', done).off('error', fail);
+    };
+    stream.on('readable', done).on('end', done).on('close', done).on('error', fail);
+  });
 }
 
 /**
