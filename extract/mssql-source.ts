@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import {
   ExtractError,
   compareIntegerText,
+  keyColumnTypes,
   tableName,
   tupleAfter,
   unsupportedColumn,
@@ -717,12 +718,7 @@ export class MssqlSource implements Source {
   }
 
   private keyTypesOf(info: TableInfo): string[] {
-    const types = this.keyTypes.get(tableName(info.table));
-    return info.key.map((k) => {
-      const t = types?.get(k);
-      if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
-      return t;
-    });
+    return keyColumnTypes(info, this.keyTypes.get(tableName(info.table)));
   }
 
   async splitPoints(info: TableInfo, parts: number): Promise<KeyTuple[]> {

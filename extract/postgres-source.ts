@@ -12,6 +12,7 @@ import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './
 import {
   ExtractError,
   compareIntegerText,
+  keyColumnTypes,
   tableName,
   tupleAfter,
   unsupportedColumn,
@@ -338,13 +339,7 @@ export class PostgresSource implements Source {
 
   /** Declared types of the key columns. */
   private keyTypesOf(info: TableInfo): string[] {
-    const types = this.columnsOf.get(tableName(info.table));
-    return info.key.map((k) => {
-      const t = types?.get(k);
-      // Never compare as text (another order than the key's): a key column must exist.
-      if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
-      return t;
-    });
+    return keyColumnTypes(info, this.columnsOf.get(tableName(info.table)));
   }
 
   /** The chunk's SELECT: keyset condition on the key, key order, LIMIT. */

@@ -3,6 +3,7 @@
 // driver's values into the row message's plain values; the engine owns planning, chunking,
 // retries, rate limits, checkpoints and dump writing.
 import type protobuf from 'protobufjs';
+import { UserError } from '../lib/errors.ts';
 import type { SourceColumn, TableRef } from './row-schema.ts';
 
 /** A key tuple as text, in key-column order (JSON-safe: it goes into the manifest's checkpoints). */
@@ -152,6 +153,18 @@ export class ExtractError extends Error {
 
 export function tableName(t: TableRef): string {
   return `${t.schema}.${t.name}`;
+}
+
+/**
+ * Declared types of a table's key columns, from the source's map of column → type. Keys are never
+ * compared as text (another order than the key's), so a key column must exist.
+ */
+export function keyColumnTypes(info: TableInfo, types: Map<string, string> | undefined): string[] {
+  return info.key.map((k) => {
+    const t = types?.get(k);
+    if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
+    return t;
+  });
 }
 
 /**
