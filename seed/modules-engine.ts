@@ -11,10 +11,10 @@ import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/p
 import { runMetrics } from '../lib/run-metrics.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
 import type { EventHandler, ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
-import {
-  CopyArena, ModuleSeedError, NotInSchemaError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
-  type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
-} from './postgres-sink.ts';
+import { planSteps } from './batch-planner.ts';
+import { CopyArena } from './copy-text.ts';
+import { NotInSchemaError, OperationError, type EncodedOp, type ModuleBatch, type RowCounts } from './module-ops.ts';
+import { ModuleSeedError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, type ProgressRow } from './postgres-sink.ts';
 
 export interface SeedModulesOptions {
   /** Folder of event dumps. */
