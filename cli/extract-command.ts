@@ -57,12 +57,14 @@ export function registerExtract(program: Command): void {
     .option('--statement-timeout <seconds>', 'cancel a query running longer than this', (v) => int(v, '--statement-timeout', 1), EXTRACT_DEFAULTS.statementTimeoutMs / 1000)
     .option('--retries <n>', 'retries of a chunk on transient errors (dropped connection, deadlock, timeout)', (v) => int(v, '--retries', 0), EXTRACT_DEFAULTS.retries)
     .action(async (flags: ExtractFlags) => {
-      const from = flags.from ?? process.env.FERRY_EXTRACT_FROM;
+      // Spaces around a pasted URL are no part of it (pg's parser fails on them).
+      const from = (flags.from ?? process.env.FERRY_EXTRACT_FROM)?.trim();
       if (!from) throw new UserError('extract needs --from <url> (mssql://… or postgres://…), or FERRY_EXTRACT_FROM');
       const board = new ProgressBoard();
       try {
         const result = await runExtract({
           from,
+          fromLabel: flags.from ? '--from' : 'FERRY_EXTRACT_FROM',
           out: flags.out,
           schemasOut: flags.schemasOut,
           tables: flags.tables,

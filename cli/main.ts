@@ -1,13 +1,17 @@
 // The `ferry` command line: one file per command, registered here.
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
-import { redact } from '../lib/redact.ts';
+import { redact, rememberProcessSecrets } from '../lib/redact.ts';
 import { registerDemo } from './demo-command.ts';
 import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
 import { registerTransform } from './transform-command.ts';
+
+// Passwords in flags and FERRY_* variables are masked in every message, however they are mangled.
+rememberProcessSecrets();
+quietOnClosedPipes();
 
 const program = new Command('ferry')
   .description('Move a legacy SQL database into an event-driven system: extract → transform → seed.')
@@ -37,4 +41,19 @@ function reportError(err: unknown): number {
     process.stderr.write(redact(err.stack) + '\n');
   }
   return 1;
+}
+
+/**
+ * `ferry dump cat FILE | head`: once the reader of stdout is gone there is nobody to tell, so the
+ * command ends quietly (exit 0, as after --limit) instead of dying on an EPIPE stack trace. A closed
+ * stderr only loses progress lines: the work goes on.
+ */
+function quietOnClosedPipes(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
+import { POSTGRES_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
 import { seedModules } from '../seed/modules-engine.ts';
@@ -40,6 +41,9 @@ export function registerSeedModules(seed: Command): void {
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (flags: SeedModulesFlags) => {
+      const serverUrl = (flags.url ?? process.env.FERRY_MODULES_URL)?.trim();
+      // A wrong URL is said at once, before the config (and its type-checking) loads.
+      if (serverUrl !== undefined) checkConnectionUrl(serverUrl, flags.url !== undefined ? '--url' : 'FERRY_MODULES_URL', POSTGRES_URL);
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
       if (flags.only) {
@@ -52,7 +56,7 @@ export function registerSeedModules(seed: Command): void {
         input: flags.in,
         modules,
         configDir: dir,
-        serverUrl: flags.url ?? process.env.FERRY_MODULES_URL,
+        serverUrl,
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,

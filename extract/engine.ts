@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import protobuf from 'protobufjs';
 import { DumpWriter, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
+import { checkConnectionUrl, SOURCE_URL } from '../lib/connection-url.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { parseShardSpec, type Shard } from '../lib/shard.ts';
 import { ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
@@ -20,6 +21,8 @@ import { WallClock } from './values.ts';
 
 export interface ExtractOptions {
   from: string;
+  /** Where `from` came from, for messages: --from (the default) or FERRY_EXTRACT_FROM. */
+  fromLabel?: string;
   out: string;
   schemasOut: string;
   tables: string[];
@@ -97,15 +100,9 @@ export const EXTRACT_DEFAULTS = {
 } as const;
 
 export function createSource(options: SourceOptions): Source {
-  let scheme: string;
-  try {
-    scheme = new URL(options.url).protocol.replace(/:$/, '');
-  } catch {
-    throw new UserError(`--from ${redact(options.url)} is not a URL (expected postgres://… or mssql://…)`);
-  }
+  const scheme = checkConnectionUrl(options.url, '--from', SOURCE_URL).protocol.replace(/:$/, '');
   if (scheme === 'postgres' || scheme === 'postgresql') return new PostgresSource(options);
-  if (scheme === 'mssql' || scheme === 'sqlserver') return new MssqlSourceLoader(options);
-  throw new UserError(`--from ${redact(options.url)}: unknown source "${scheme}" (use postgres://… or mssql://…)`);
+  return new MssqlSourceLoader(options);
 }
 
 /** The mssql source is loaded on first use, so a PostgreSQL run never loads tedious. */
@@ -140,6 +137,8 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   } catch {
     throw new UserError(`--source-timezone ${opts.sourceTimezone} is not a time zone name (use an IANA name such as UTC or Europe/Helsinki)`);
   }
+  // A typo in the URL is reported before anything is created.
+  checkConnectionUrl(opts.from, opts.fromLabel ?? '--from', SOURCE_URL);
   const out = path.resolve(opts.out);
   await ensureDir(out, '--out');
   const shard = parseShardSpec(opts.shard);
