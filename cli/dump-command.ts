@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { DumpReader, listPartials, verifyPath } from '../dumps/index.ts';
 import { typeToProto } from '../dumps/proto-text.ts';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { table } from '../lib/progress.ts';
 
 export function registerDump(program: Command): void {
@@ -19,7 +20,11 @@ export function registerDump(program: Command): void {
       const reader = await DumpReader.open(file);
       try {
         const { header, trailer } = reader;
-        if (opts.descriptorSetOut) await writeFile(opts.descriptorSetOut, header.descriptorSet);
+        if (opts.descriptorSetOut) {
+          await writeFile(opts.descriptorSetOut, header.descriptorSet).catch((err) => {
+            throw new UserError(`--descriptor-set-out ${opts.descriptorSetOut}: cannot write it (${fsReason(err)}): pass a file path`, { cause: err });
+          });
+        }
         const info = {
           file,
           formatVersion: header.formatVersion,

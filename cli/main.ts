@@ -1,6 +1,7 @@
 // The `ferry` command line: one file per command, registered here.
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { redact, rememberProcessSecrets } from '../lib/redact.ts';
 import { registerDemo } from './demo-command.ts';
 import { registerDump } from './dump-command.ts';
@@ -35,7 +36,7 @@ function reportError(err: unknown): number {
     // --help and --version end through here too, with exit code 0.
     return err.exitCode;
   }
-  const message = redact(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
+  const message = redact(err instanceof Error ? systemErrorLine(err) ?? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
   process.stderr.write(`ferry: ${message}\n`);
   if (!(err instanceof UserError) && process.env.FERRY_DEBUG && err instanceof Error && err.stack) {
     process.stderr.write(redact(err.stack) + '\n');
@@ -56,4 +57,11 @@ function quietOnClosedPipes(): void {
   process.stderr.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
   });
+}
+
+/** Node's "EISDIR: illegal operation on a directory, open '/tmp'" as "/tmp: cannot open (it is a folder, not a file)". */
+function systemErrorLine(err: Error): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof UserError || !e.code || !e.syscall || !e.path) return undefined;
+  return `${e.path}: cannot ${e.syscall} (${fsReason(err)}): check the path`;
 }

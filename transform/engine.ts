@@ -2,7 +2,7 @@
 // Blocks stream through a bounded window; results are taken in block order, so the output is the
 // same whatever the worker count. Outputs are written to a staging folder beside --out and moved
 // in only when everything succeeded (a failed run leaves the previous outputs as they were).
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import protobuf from 'protobufjs';
 import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { frameEnd, unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
+import { checkOutputDir, makeOutputDir, removeIfEmpty } from '../lib/output-dir.ts';
 import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
 import { ExternalSorter, type SortStats } from './external-sort.ts';
@@ -140,9 +141,14 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   const shard = parseShardSpec(options.shard);
   const suffix = shard?.suffix ?? '';
   const started = performance.now();
+  // Checked now (at once, leaving nothing), made when the work starts.
+  if (!dryRun) await checkOutputDir(path.resolve(options.outDir!), '--out');
+  if (options.tmpDir && order === 'occurred_at') await checkOutputDir(path.resolve(options.tmpDir), '--tmp-dir');
 
-  if (options.typecheck ?? true) await typecheckConfig(options.configFile);
+  // Loading first reports a missing config or a syntax error (file:line:col) at once; type-checking
+  // takes seconds and would bury a syntax error among the errors that follow from it.
   const { transforms, eventProtos } = await loadTransforms(options.configFile);
+  if (options.typecheck ?? true) await typecheckConfig(options.configFile);
   let runtime: TransformRuntime;
   try {
     runtime = new TransformRuntime({ transforms, eventProtos });
@@ -157,6 +163,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   const staging = outDir && !dryRun ? path.join(path.dirname(outDir), `.${path.basename(outDir)}.ferry-transform${suffix}-${process.pid}`) : undefined;
   const openWriters = new Set<{ abort(): Promise<void> }>();
   let succeeded = false;
+  let madeOut: string | undefined;
   try {
     checkTransforms(transforms, tables, options.inDir);
     const transformed = [...transforms].sort((a, b) => a.table.localeCompare(b.table));
@@ -222,9 +229,9 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       return w.close();
     };
     if (staging) {
-      await mkdir(outDir!, { recursive: true });
+      madeOut = await makeOutputDir(outDir!, '--out');
       await rm(staging, { recursive: true, force: true });
-      await mkdir(staging, { recursive: true });
+      await makeOutputDir(staging, '--out');
     }
 
     const progress = new TransformProgress({ label: 'transform', unit: 'rows', total: totalRows, quiet: options.quiet });
@@ -376,6 +383,8 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     for (const w of openWriters) await w.abort();
     await closeAll(tables);
     if (staging && !succeeded) await rm(staging, { recursive: true, force: true });
+    // A run that failed before publishing leaves no --out it made.
+    if (!succeeded) await removeIfEmpty(outDir!, madeOut);
   }
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { DumpReader, listDumps, type DumpHeader } from '../dumps/index.ts';
 import { loadConfig, type LoadedConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import type { TransformDefinition } from './definition.ts';
 import { lookupColumns } from './lookup-columns.ts';
 import { lookupKey } from './runtime.ts';
@@ -41,7 +42,7 @@ export async function loadTransforms(configFile: string): Promise<LoadedTransfor
       try {
         return stripImports(await readFile(f, 'utf8'));
       } catch (err) {
-        throw new UserError(`event schema ${path.relative(process.cwd(), f)} (from eventSchemas in ${configFile}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new UserError(`event schema ${path.relative(process.cwd(), f)} (from eventSchemas in ${configFile}) cannot be read (${fsReason(err)}): fix the path in eventSchemas`);
       }
     }),
   );
@@ -64,7 +65,7 @@ export async function openTableDumps(dir: string): Promise<Map<string, TableDump
   try {
     files = await listDumps(dir);
   } catch (err) {
-    throw new UserError(`input folder ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UserError(`--in ${dir} cannot be read (${fsReason(err)}): pass the folder of table dumps written by ferry extract`);
   }
   const tables = new Map<string, TableDumps>();
   try {
