@@ -3,7 +3,6 @@ import { loadConfig } from '../lib/config.ts';
 import { POSTGRES_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
-import { seedModules } from '../seed/modules-engine.ts';
 
 interface SeedModulesFlags {
   in: string;
@@ -20,6 +19,7 @@ interface SeedModulesFlags {
   only?: string;
   json?: boolean;
   quiet?: boolean;
+  recursive?: boolean;
 }
 
 export function registerSeedModules(seed: Command): void {
@@ -27,8 +27,9 @@ export function registerSeedModules(seed: Command): void {
     .command('modules')
     .description("write events into each module's own PostgreSQL database (COPY batches, exactly once)")
     .requiredOption('--in <dir>', 'folder of event dumps (from "ferry transform")')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--config <file>', 'config with modules: [...]', 'ferry.config.ts')
-    .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_MODULES_URL)')
+    .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_PG_URL, as `ferry services env` exports it)')
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
@@ -41,9 +42,13 @@ export function registerSeedModules(seed: Command): void {
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (flags: SeedModulesFlags) => {
-      const serverUrl = (flags.url ?? process.env.FERRY_MODULES_URL)?.trim();
+      if (process.env.FERRY_MODULES_URL && !process.env.FERRY_PG_URL && !flags.url) {
+        throw new UserError('FERRY_MODULES_URL is now FERRY_PG_URL (the name `ferry services env` exports): rename it');
+      }
+      const serverUrl = (flags.url ?? process.env.FERRY_PG_URL)?.trim();
       // A wrong URL is said at once, before the config (and its type-checking) loads.
-      if (serverUrl !== undefined) checkConnectionUrl(serverUrl, flags.url !== undefined ? '--url' : 'FERRY_MODULES_URL', POSTGRES_URL);
+      if (serverUrl !== undefined) checkConnectionUrl(serverUrl, flags.url !== undefined ? '--url' : 'FERRY_PG_URL', POSTGRES_URL);
+      const { seedModules } = await import('../seed/modules-engine.ts');
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
       if (flags.only) {
@@ -54,6 +59,7 @@ export function registerSeedModules(seed: Command): void {
       }
       const summary = await seedModules({
         input: flags.in,
+        recursive: flags.recursive,
         modules,
         configDir: dir,
         serverUrl,

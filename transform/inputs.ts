@@ -59,11 +59,11 @@ export interface TableDumps {
   header: DumpHeader;
 }
 
-/** Opens every table dump in `dir` (recursively, in sorted file order) and groups them by table. */
-export async function openTableDumps(dir: string): Promise<Map<string, TableDumps>> {
+/** Opens every table dump in `dir` (and its subfolders when `recursive`), in sorted file order, and groups them by table. */
+export async function openTableDumps(dir: string, recursive = false): Promise<Map<string, TableDumps>> {
   let files: string[];
   try {
-    files = await listDumps(dir);
+    files = await listDumps(dir, { recursive });
   } catch (err) {
     throw new UserError(`--in ${dir} cannot be read (${fsReason(err)}): pass the folder of table dumps written by ferry extract`);
   }
