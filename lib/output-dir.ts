@@ -39,8 +39,8 @@ export async function checkOutputDir(dir: string, flag: string): Promise<void> {
     });
     return;
   }
-  await makeLevel(missing[0], dir, flag);
-  await rmdir(missing[0]).catch(() => undefined);
+  // Only a folder this probe made is removed: another run may have made it meanwhile, and use it.
+  if (await makeLevel(missing[0], dir, flag)) await rmdir(missing[0]).catch(() => undefined);
 }
 
 /** Makes `dir` and its missing parents; returns the first folder it made (undefined: it existed). */
@@ -81,12 +81,14 @@ async function walkUp(dir: string, flag: string): Promise<{ existing: string; mi
   }
 }
 
-async function makeLevel(level: string, dir: string, flag: string): Promise<void> {
+/** Makes one folder; false if another process made it meanwhile. */
+async function makeLevel(level: string, dir: string, flag: string): Promise<boolean> {
   try {
     await mkdir(level);
+    return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' && (await stat(level).then((s) => s.isDirectory(), () => false))) return; // made meanwhile
+    if (code === 'EEXIST' && (await stat(level).then((s) => s.isDirectory(), () => false))) return false;
     // ENOENT for a folder whose parent exists: a file system that takes no new entries (/proc, /sys).
     const why = code === 'ENOENT' ? 'this file system does not take new folders' : fsReason(err);
     throw new UserError(`${flag} ${dir}: cannot create ${level} (${why}): choose another folder`, { cause: err });

@@ -279,7 +279,7 @@ describe('the real commands never print or write a password (randomized URLs, re
       const job = (async () => {
         const work = await tempDir('ferry-redact-run-');
         const out = path.join(work, 'out');
-        const common = { FERRY_MODULES_URL: '', FERRY_AMQP_URL: '', FERRY_EXTRACT_FROM: '' };
+        const common = { FERRY_AMQP_URL: '', FERRY_EXTRACT_FROM: '' };
         let args: string[];
         let env: NodeJS.ProcessEnv = common;
         if (which === 0) args = ['extract', '--from', c.url, '--out', out, '--schemas-out', path.join(work, 'schemas'), '--json'];
