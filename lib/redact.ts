@@ -53,7 +53,7 @@ export function rememberSecretsIn(...values: (string | undefined)[]): void {
 /** A secret as typed, percent-decoded and percent-encoded: the forms a message may show. */
 function remember(secret: string): void {
   const decoded = safeDecode(secret);
-  for (const form of [secret, decoded, encodeURIComponent(decoded ?? secret)]) {
+  for (const form of [secret, decoded, encodeURIComponent(secret), decoded === undefined ? undefined : encodeURIComponent(decoded)]) {
     if (form && form.length >= MIN_SECRET && form !== MASK && !secrets.has(form)) {
       secrets.add(form);
       secretPattern = undefined;
