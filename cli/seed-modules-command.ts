@@ -3,14 +3,17 @@ import { loadConfig } from '../lib/config.ts';
 import { POSTGRES_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
+import type { SchemaMode } from '../api/module.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 
-interface SeedModulesFlags {
+interface SeedModulesFlags extends RunFlags {
   in: string;
   config: string;
   url?: string;
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  schema?: SchemaMode;
   batchSize: number;
   concurrency: number;
   maxErrors: number;
@@ -33,6 +36,7 @@ export function registerSeedModules(seed: Command): void {
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
+    .option('--schema <mode>', "create: ferry creates each module's schema (the default); existing: seed into schemas the modules' own migrations made, run no DDL, drop nothing (overrides the modules' schemaMode)", schemaFlag)
     .option('--batch-size <n>', 'events per batch: one transaction per batch per module', (v) => intFlag(v, '--batch-size', 1), 20_000)
     .option('--concurrency <n>', 'modules written at the same time', (v) => intFlag(v, '--concurrency', 1), 4)
     .option('--max-errors <n>', 'skip up to N failing events (handler error, rejected row), list them, and still exit 0', (v) => intFlag(v, '--max-errors', 0), 0)
@@ -41,6 +45,9 @@ export function registerSeedModules(seed: Command): void {
     .option('--only <names>', 'seed only these modules (comma-separated)')
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (flags: SeedModulesFlags) => {
       if (process.env.FERRY_MODULES_URL && !process.env.FERRY_PG_URL && !flags.url) {
         throw new UserError('FERRY_MODULES_URL is now FERRY_PG_URL (the name `ferry services env` exports): rename it');
@@ -57,7 +64,8 @@ export function registerSeedModules(seed: Command): void {
         if (unknown.length) throw new UserError(`--only names unknown module(s) ${unknown.join(', ')} (the config has: ${modules.map((m) => m.name).join(', ') || 'none'})`);
         modules = modules.filter((m) => wanted.includes(m.name));
       }
-      const summary = await seedModules({
+      const run = await StepRun.start('seed modules', flags, ['rows']);
+      const seeded = await seedModules({
         input: flags.in,
         recursive: flags.recursive,
         modules,
@@ -66,15 +74,21 @@ export function registerSeedModules(seed: Command): void {
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,
+        schemaMode: flags.schema,
         batchSize: flags.batchSize,
         concurrency: flags.concurrency,
         maxErrors: flags.maxErrors,
         retryForMs: flags.retryFor * 1000,
         shard: flags.shard,
         quiet: flags.quiet,
+      }).catch(async (err: unknown) => {
+        await run.close();
+        throw err;
       });
+      const summary = await run.finish(seeded);
       if (flags.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        await run.close();
         return;
       }
       const rows = summary.modules.map((m) => ({
@@ -93,7 +107,13 @@ export function registerSeedModules(seed: Command): void {
       const resumed = summary.modules.some((m) => m.resumedPast > 0) ? ' (resumed)' : '';
       const skipped = summary.skipped.length ? `, ${summary.skipped.length} event(s) skipped (listed above)` : '';
       process.stderr.write(`${table(rows)}\nseeded ${summary.modules.length} module(s) from ${summary.inputEvents} input events in ${formatSeconds(summary.seconds)}${resumed}${skipped}\n`);
+      await run.close();
     });
+}
+
+function schemaFlag(value: string): SchemaMode {
+  if (value !== 'create' && value !== 'existing') throw new UserError(`--schema takes create or existing, not "${value}"`);
+  return value;
 }
 
 function intFlag(value: string, flag: string, min: number): number {

@@ -4,11 +4,12 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { AMQP_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { SEED_RABBITMQ_DEFAULTS as D } from '../seed/rabbitmq-defaults.ts';
 import type { PayloadEncoding, UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
 import { DEFAULT_EXCHANGE, checkTopology, type RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
 
-interface Opts {
+interface Opts extends RunFlags {
   in: string;
   url?: string;
   exchange?: string;
@@ -57,6 +58,9 @@ export function registerSeedRabbitmq(seed: Command): void {
     .option('--reconnect-timeout <seconds>', 'keep trying to reconnect for this long when the broker goes away mid-run', positiveInt, D.reconnectTimeoutSeconds)
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (opts: Opts) => {
       if (opts.resume && opts.restart) throw new UserError('pass either --resume or --restart, not both');
       const url = (opts.url ?? process.env.FERRY_AMQP_URL)?.trim();
@@ -73,9 +77,10 @@ export function registerSeedRabbitmq(seed: Command): void {
         abort.abort();
       };
       process.on('SIGINT', onSigint);
+      const run = await StepRun.start('seed rabbitmq', opts, ['events', 'bytes']);
       try {
         const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
-        const summary = await seedRabbitmq({
+        const summary = await run.finish(await seedRabbitmq({
           in: opts.in,
           recursive: opts.recursive,
           url,
@@ -99,11 +104,12 @@ export function registerSeedRabbitmq(seed: Command): void {
           quiet: opts.quiet,
           signal: abort.signal,
           log: (line) => process.stderr.write(`${line}\n`),
-        });
+        }));
         if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
         else process.stderr.write(summaryLines(summary).join('\n') + '\n');
       } finally {
         process.off('SIGINT', onSigint);
+        await run.close();
       }
     });
 }

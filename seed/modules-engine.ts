@@ -8,10 +8,11 @@ import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
+import { runMetrics } from '../lib/run-metrics.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
-import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
+import type { EventHandler, ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
 import {
-  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
+  CopyArena, ModuleSeedError, NotInSchemaError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
 } from './postgres-sink.ts';
 
@@ -28,6 +29,9 @@ export interface SeedModulesOptions {
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  /** `--schema MODE`: whether ferry creates every module's schema or seeds into existing ones
+   * (overrides each module's schemaMode). */
+  schemaMode?: SchemaMode;
   /** Events per batch (one transaction per batch per module). */
   batchSize?: number;
   /** Modules written at the same time. */
@@ -115,6 +119,7 @@ class ModuleRun {
 
   constructor(readonly sink: PostgresModuleSink) {
     this.events = new Progress({ label: sink.module.name, unit: 'events', quiet: true });
+    runMetrics.inFlight('module', sink.module.name, () => this.queued);
   }
 
   /** An empty COPY buffer, reusing those of committed batches (a batch's buffer grows to its size once). */
@@ -163,7 +168,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   // The sinks check their URLs: a wrong one is said before the dumps are read.
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
     serverUrl: options.serverUrl, configDir: options.configDir, createDatabase: Boolean(options.createDatabases),
-    resume: Boolean(options.resume), reset: Boolean(options.reset), shard,
+    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, schemaMode: options.schemaMode,
   }));
   const inputs = await listEventDumps(options.input, options.recursive);
   const inputEvents = inputs.reduce((s, f) => s + f.records, 0);
@@ -183,6 +188,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
         { module: s.module, file: s.file, record: s.record, eventId: s.eventId, eventType: s.eventType });
     }
     skipped.push(s);
+    runMetrics.add('module', s.module, { errors: 1 });
     log(`ferry: skipped event ${s.eventId} (${s.eventType}, ${s.file} record ${s.record}) in module ${s.module}: ${s.message}`);
   };
 
@@ -355,6 +361,12 @@ function handle(
     ops.length = before;
     opRecords.length = before;
     arena.truncate(mark);
+    if (err instanceof NotInSchemaError && sink.schemaMode === 'existing') {
+      // Not a bad event but a schema that does not match the handlers: no --max-errors skips it.
+      throw new ModuleSeedError(
+        `${sink.describe()}: the ${event.type} handler (event ${event.id}, ${file} record ${record}) writes what the existing schema lacks: ${err.message}; add it with the module's own migrations (schemaMode 'existing': ferry creates no tables or columns)`,
+        { module: sink.module.name, file, record, eventId: event.id, eventType: event.type });
+    }
     const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
     noteSkip({
       module: sink.module.name, eventId: event.id, eventType: event.type, file,
@@ -370,6 +382,7 @@ async function write(
 ): Promise<void> {
   const { sink } = run;
   const t0 = performance.now();
+  const rowsBefore = run.rowsTotal;
   let lostAt: number | undefined;
   let delay = 100;
   for (;;) {
@@ -423,8 +436,13 @@ async function write(
     }
   }
   run.batches++;
-  run.latencies.add(performance.now() - t0);
+  const ms = performance.now() - t0;
+  run.latencies.add(ms);
   run.events.add(pending.batch.events);
+  // Every module goes through every event: the step's total is the input's, not the modules' sum.
+  runMetrics.add('module', sink.module.name, { events: pending.batch.events }, { total: false });
+  runMetrics.add('module', sink.module.name, { rows: run.rowsTotal - rowsBefore, batches: 1 });
+  runMetrics.observe('batch', 'module', sink.module.name, ms);
   run.recycle(pending.arena);
 }
 
