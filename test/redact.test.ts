@@ -3,7 +3,8 @@
 // typos and missing parts. All of them go through the URL checking and masking the CLI uses, in this
 // process; a few dozen of them go through the real commands (extract --from, FERRY_EXTRACT_FROM,
 // seed modules --url, seed rabbitmq --url) against the real servers, and neither stdout, stderr nor
-// any file the commands wrote holds the password. FERRY_TEST_SEED=N replays a run.
+// any file the commands wrote (dumps, manifests, schemas, checkpoints, --report HTML) holds the password. FERRY_TEST_SEED=N replays a run.
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -299,6 +300,7 @@ describe('the real commands never print or write a password (randomized URLs, re
           env = { ...common, FERRY_EXTRACT_FROM: c.url };
         } else if (which === 2) args = ['seed', 'modules', '--in', events, '--config', config, '--url', c.url, '--json', '--quiet'];
         else args = ['seed', 'rabbitmq', '--in', events, '--url', c.url, '--checkpoint', path.join(work, 'checkpoint.json'), '--connect-timeout', '1', '--json', '--quiet'];
+        args.push('--report', path.join(work, 'report.html'));
         const run = await checkRun(args, env, work, c.password, `${args.slice(0, 2).join(' ')} ${c.mutation} ${JSON.stringify(c.url)}`);
         codes.push(run.code);
         // Refused or wrong password: one line that names the flag or says why.
@@ -319,14 +321,17 @@ describe('the real commands never print or write a password (randomized URLs, re
     const enc = encodeURIComponent(role.password);
     const url = `postgres://${role.user}:${enc}@127.0.0.1:${pgPort}/${db}`;
     const work = await tempDir('ferry-redact-ok-');
-    const extract = await checkRun(['extract', '--from', url, '--out', path.join(work, 'out'), '--schemas-out', path.join(work, 'schemas'), '--json'], {}, work, role.password, 'extract');
+    const extract = await checkRun(['extract', '--from', url, '--out', path.join(work, 'out'), '--schemas-out', path.join(work, 'schemas'), '--json', '--report', path.join(work, 'extract.html')], {}, work, role.password, 'extract');
     expect(extract.code, extract.stderr).toBe(0);
+    // The HTML report was written, and checkRun looked through it.
+    expect(existsSync(path.join(work, 'extract.html'))).toBe(true);
     expect(JSON.parse(extract.stdout).totals.rows).toBe(50);
     const viaEnv = await checkRun(['extract', '--out', path.join(work, 'out2'), '--schemas-out', path.join(work, 'schemas2'), '--json'], { FERRY_EXTRACT_FROM: url }, work, role.password, 'FERRY_EXTRACT_FROM');
     expect(viaEnv.code, viaEnv.stderr).toBe(0);
     const config = await writeModulesConfig(work, `[socialModule({ database: '${db}' })]`);
-    const seed = await checkRun(['seed', 'modules', '--in', events, '--config', config, '--url', `postgres://${role.user}:${enc}@127.0.0.1:${pgPort}/postgres`, '--json', '--quiet'], {}, work, role.password, 'seed modules');
+    const seed = await checkRun(['seed', 'modules', '--in', events, '--config', config, '--url', `postgres://${role.user}:${enc}@127.0.0.1:${pgPort}/postgres`, '--json', '--quiet', '--report', path.join(work, 'seed.html')], {}, work, role.password, 'seed modules');
     expect(seed.code, seed.stderr).toBe(0);
+    expect(existsSync(path.join(work, 'seed.html'))).toBe(true);
     expect(JSON.parse(seed.stdout).modules[0].events).toBe(20);
   }, 120_000);
 });
