@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { table } from '../lib/progress.ts';
 
 export function registerDump(program: Command): void {
@@ -18,7 +19,11 @@ export function registerDump(program: Command): void {
       const reader = await DumpReader.open(file);
       try {
         const { header, trailer } = reader;
-        if (opts.descriptorSetOut) await writeFile(opts.descriptorSetOut, header.descriptorSet);
+        if (opts.descriptorSetOut) {
+          await writeFile(opts.descriptorSetOut, header.descriptorSet).catch((err) => {
+            throw new UserError(`--descriptor-set-out ${opts.descriptorSetOut}: cannot write it (${fsReason(err)}): pass a file path`, { cause: err });
+          });
+        }
         const info = {
           file,
           formatVersion: header.formatVersion,

@@ -65,7 +65,8 @@ export function registerExtract(program: Command): void {
     .addOption(metricsPortOption())
     .addOption(metricsLingerOption())
     .action(async (flags: ExtractFlags) => {
-      const from = flags.from ?? process.env.FERRY_EXTRACT_FROM;
+      // Spaces around a pasted URL are no part of it (pg's parser fails on them).
+      const from = (flags.from ?? process.env.FERRY_EXTRACT_FROM)?.trim();
       if (!from) throw new UserError('extract needs --from <url> (mssql://… or postgres://…), or FERRY_EXTRACT_FROM');
       const { runExtract } = await import('../extract/engine.ts');
       const run = await StepRun.start('extract', flags, ['rows', 'bytes']);
@@ -73,6 +74,7 @@ export function registerExtract(program: Command): void {
       try {
         const extracted = await runExtract({
           from,
+          fromLabel: flags.from ? '--from' : 'FERRY_EXTRACT_FROM',
           out: flags.out,
           schemasOut: flags.schemasOut,
           tables: flags.tables,

@@ -2,8 +2,9 @@
 import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { ferryPackage } from '../lib/package-info.ts';
-import { redact } from '../lib/redact.ts';
+import { redact, rememberProcessSecrets } from '../lib/redact.ts';
 import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
 import { addExamples } from './help-examples.ts';
@@ -12,6 +13,10 @@ import { registerReport } from './report-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
 import { registerTransform } from './transform-command.ts';
+
+// Passwords in flags and FERRY_* variables are masked in every message, however they are mangled.
+rememberProcessSecrets();
+quietOnClosedPipes();
 
 const program = new Command('ferry')
   .description('Move a legacy SQL database into an event-driven system: extract → transform → seed.')
@@ -38,7 +43,7 @@ function reportError(err: unknown): number {
     // --help and --version end through here too, with exit code 0.
     return err.exitCode;
   }
-  const message = redact(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
+  const message = redact(err instanceof Error ? systemErrorLine(err) ?? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
   process.stderr.write(`ferry: ${message}\n`);
   if (!(err instanceof UserError) && process.env.FERRY_DEBUG && err instanceof Error && err.stack) {
     process.stderr.write(redact(err.stack) + '\n');
@@ -60,4 +65,26 @@ async function registerDemo(cli: Command): Promise<void> {
   cli.command('demo').description('run the example migration end to end (in a clone of the ferry repository)').allowUnknownOption().action(() => {
     throw new UserError('ferry demo runs the example migration of the ferry repository, which the package does not ship: clone the repository and run npm run demo there');
   });
+}
+
+/**
+ * `ferry dump cat FILE | head`: once the reader of stdout is gone there is nobody to tell, so the
+ * command ends quietly (exit 0, as after --limit) instead of dying on an EPIPE stack trace. A closed
+ * stderr only loses progress lines: the work goes on.
+ */
+function quietOnClosedPipes(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
+/** Node's "EISDIR: illegal operation on a directory, open '/tmp'" as "/tmp: cannot open (it is a folder, not a file)". */
+function systemErrorLine(err: Error): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof UserError || !e.code || !e.syscall || !e.path) return undefined;
+  return `${e.path}: cannot ${e.syscall} (${fsReason(err)}): check the path`;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
+import { POSTGRES_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
 import type { SchemaMode } from '../api/module.ts';
@@ -51,6 +52,9 @@ export function registerSeedModules(seed: Command): void {
       if (process.env.FERRY_MODULES_URL && !process.env.FERRY_PG_URL && !flags.url) {
         throw new UserError('FERRY_MODULES_URL is now FERRY_PG_URL (the name `ferry services env` exports): rename it');
       }
+      const serverUrl = (flags.url ?? process.env.FERRY_PG_URL)?.trim();
+      // A wrong URL is said at once, before the config (and its type-checking) loads.
+      if (serverUrl !== undefined) checkConnectionUrl(serverUrl, flags.url !== undefined ? '--url' : 'FERRY_PG_URL', POSTGRES_URL);
       const { seedModules } = await import('../seed/modules-engine.ts');
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
@@ -66,7 +70,7 @@ export function registerSeedModules(seed: Command): void {
         recursive: flags.recursive,
         modules,
         configDir: dir,
-        serverUrl: flags.url ?? process.env.FERRY_PG_URL,
+        serverUrl,
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
+import { AMQP_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
 import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { SEED_RABBITMQ_DEFAULTS as D } from '../seed/rabbitmq-defaults.ts';
@@ -62,8 +63,9 @@ export function registerSeedRabbitmq(seed: Command): void {
     .addOption(metricsLingerOption())
     .action(async (opts: Opts) => {
       if (opts.resume && opts.restart) throw new UserError('pass either --resume or --restart, not both');
-      const url = opts.url ?? process.env.FERRY_AMQP_URL;
+      const url = (opts.url ?? process.env.FERRY_AMQP_URL)?.trim();
       if (!url) throw new UserError('no broker: pass --url amqp://user:pass@host:5672/vhost, or set FERRY_AMQP_URL');
+      checkConnectionUrl(url, opts.url ? '--url' : 'FERRY_AMQP_URL', AMQP_URL);
       const topology = await readTopology(opts.config);
       if (!opts.declare && topology.queues?.length && !opts.quiet) process.stderr.write(`note: rabbitmq.queues in the config are declared only with --declare\n`);
       const shardSuffix = opts.shard ? `.shard-${opts.shard.replace('/', '-of-')}` : '';

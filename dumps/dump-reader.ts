@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { fromDescriptorSet } from './descriptors.ts';
 import { DumpError } from './errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from './framing.ts';
 import { MEMBER_HEADER_BYTES, inflateMember, parseMemberHeader, type MemberKind } from './gzip-member.ts';
 import { FORMAT_VERSION, decodeHeader, decodeTrailer, type BlockInfo, type DumpHeader, type DumpTrailer } from './header.ts';
@@ -48,10 +49,12 @@ export class DumpReader {
     try {
       fh = await open(file, 'r');
     } catch (err) {
-      throw new DumpError(`cannot open: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
+      throw new DumpError(`cannot open (${fsReason(err)})`, { file }, { cause: err });
     }
     try {
-      const size = (await fh.stat()).size;
+      const stats = await fh.stat();
+      if (stats.isDirectory()) throw new DumpError('is a folder, not a dump file: pass a .pb.gz file (dump verify also takes a folder)', { file });
+      const size = stats.size;
       const members = await walkMembers(fh, file, size);
       const header = decodeHeaderMember(file, await readFramedMember(fh, file, members[0], 0));
       const last = members[members.length - 1];

@@ -2,13 +2,15 @@
 // part in keyset chunks (a few queries at once, optionally rate-limited, retried with backoff on
 // transient errors), writes one dump per part through DumpWriter, and checkpoints every chunk in
 // the manifest so that `--resume` produces the same dumps as an uninterrupted run.
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import protobuf from 'protobufjs';
 import { DumpWriter, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
+import { checkConnectionUrl, SOURCE_URL } from '../lib/connection-url.ts';
+import { checkOutputDir, fsReason, makeOutputDir, removeIfEmpty } from '../lib/output-dir.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import { parseShardSpec, type Shard } from '../lib/shard.ts';
 import { ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
@@ -21,6 +23,8 @@ import { WallClock } from './values.ts';
 
 export interface ExtractOptions {
   from: string;
+  /** Where `from` came from, for messages: --from (the default) or FERRY_EXTRACT_FROM. */
+  fromLabel?: string;
   out: string;
   schemasOut: string;
   tables: string[];
@@ -86,15 +90,9 @@ export interface ExtractResult {
 export { EXTRACT_DEFAULTS };
 
 export function createSource(options: SourceOptions): Source {
-  let scheme: string;
-  try {
-    scheme = new URL(options.url).protocol.replace(/:$/, '');
-  } catch {
-    throw new UserError(`--from ${redact(options.url)} is not a URL (expected postgres://… or mssql://…)`);
-  }
+  const scheme = checkConnectionUrl(options.url, '--from', SOURCE_URL).protocol.replace(/:$/, '');
   if (scheme === 'postgres' || scheme === 'postgresql') return new PostgresSource(options);
-  if (scheme === 'mssql' || scheme === 'sqlserver') return new MssqlSourceLoader(options);
-  throw new UserError(`--from ${redact(options.url)}: unknown source "${scheme}" (use postgres://… or mssql://…)`);
+  return new MssqlSourceLoader(options);
 }
 
 /** The mssql source is loaded on first use, so a PostgreSQL run never loads tedious. */
@@ -130,8 +128,12 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   } catch {
     throw new UserError(`--source-timezone ${opts.sourceTimezone} is not a time zone name (use an IANA name such as UTC or Europe/Helsinki)`);
   }
+  // A typo in the URL is reported before anything is created.
+  checkConnectionUrl(opts.from, opts.fromLabel ?? '--from', SOURCE_URL);
   const out = path.resolve(opts.out);
-  await ensureDir(out, '--out');
+  // Checked now, made when the work starts: a run that fails at once leaves no folder behind.
+  await checkOutputDir(out, '--out');
+  await checkOutputDir(path.resolve(opts.schemasOut), '--schemas-out');
   const shard = parseShardSpec(opts.shard);
   const manifestFile = ManifestStore.fileIn(out, shard?.suffix);
   const previous = await ManifestStore.load(out, shard?.suffix);
@@ -159,9 +161,11 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   });
   const runStarted = performance.now();
   let store: ManifestStore | undefined;
+  let madeOut: string | undefined;
   try {
     await source.connect();
     const planned = shardTables(await plan(source, settings), shard);
+    madeOut = await ensureDir(out, '--out');
     if (opts.resume && previous) {
       store = previous;
       checkSamePlan(store.data, planned);
@@ -204,6 +208,8 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
       store.data.status = 'failed';
       store.data.error = redact((err as Error).message ?? String(err));
       await store.save().catch(() => undefined);
+    } else {
+      await removeIfEmpty(out, madeOut);
     }
     throw err;
   } finally {
@@ -777,22 +783,22 @@ async function withRetry(
 function writeError(file: string, err: unknown): Error {
   if (err instanceof UserError || err instanceof ExtractError) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  const what = code === 'ENOSPC' ? 'no space left on the device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (err as Error).message;
+  const what = code ? fsReason(err) : (err as Error).message;
   return new UserError(`cannot write ${file}: ${what}${code && !what.includes(code) ? ` (${code})` : ''}; nothing of this dump is left looking complete`, { cause: err });
 }
 
-async function ensureDir(dir: string, flag: string): Promise<void> {
+/** Makes `dir` (see makeOutputDir) and proves it writable; returns the first folder it made. */
+async function ensureDir(dir: string, flag: string): Promise<string | undefined> {
+  const made = await makeOutputDir(dir, flag);
+  const probe = path.join(dir, `.ferry-write-test-${process.pid}`);
   try {
-    await mkdir(dir, { recursive: true });
-    const probe = path.join(dir, `.ferry-write-test-${process.pid}`);
     await writeFile(probe, '');
-    const { rm } = await import('node:fs/promises');
     await rm(probe, { force: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const exists = await stat(dir).then((s) => (s.isDirectory() ? 'folder' : 'file'), () => undefined);
-    throw new UserError(`${flag} ${dir} is not a writable folder${exists === 'file' ? ' (it is a file)' : ''}: ${code ?? (err as Error).message}`, { cause: err });
+    await removeIfEmpty(dir, made);
+    throw new UserError(`${flag} ${dir}: cannot write there (${fsReason(err)}): choose another folder`, { cause: err });
   }
+  return made;
 }
 
 /** `schema.table` or a name, with * and ? wildcards; a spec without a dot matches any schema. */

@@ -1,5 +1,5 @@
 // Loading ferry.config.ts (its types: api/config.ts): TypeScript through tsx, one-line errors.
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FerryConfig } from '../api/config.ts';
@@ -15,8 +15,7 @@ export interface LoadedConfig {
 
 /** Imports a ferry.config.ts (TypeScript, through tsx) and returns its default export. */
 export async function loadConfig(file = 'ferry.config.ts'): Promise<LoadedConfig> {
-  const absolute = path.resolve(file);
-  if (!existsSync(absolute)) throw new UserError(`config file ${file} not found: pass --config PATH`);
+  const absolute = configPath(file);
   let mod: { default?: FerryConfig };
   // Compiled (the installed package), nothing has taught Node TypeScript yet; from sources, the
   // entry point or the test runner has.
@@ -30,9 +29,25 @@ export async function loadConfig(file = 'ferry.config.ts'): Promise<LoadedConfig
   return { config: mod.default, file: absolute, dir: path.dirname(absolute) };
 }
 
+/** The absolute path of the config file, or a one-line UserError when there is no such file. */
+export function configPath(file: string): string {
+  const absolute = path.resolve(file);
+  let isFile: boolean;
+  try {
+    isFile = statSync(absolute).isFile();
+  } catch {
+    throw new UserError(`config file ${file} not found: pass --config PATH (run from the project folder, or create ferry.config.ts with "export default defineConfig({...})")`);
+  }
+  if (!isFile) throw new UserError(`config file ${file} is a folder, not a file: pass --config ${path.join(file, 'ferry.config.ts')}`);
+  return absolute;
+}
+
 /** The line of a load error that says what and where (esbuild puts it after "Transform failed with 1 error:"). */
 function firstProblem(err: unknown): string {
   const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
   const detail = /^Transform failed with \d+ errors?:?$/.test(lines[0] ?? '') ? lines[1] : lines[0];
+  // esbuild's "FILE:LINE:COL: ERROR: what" (column from 0) is a syntax error: say so, as editors count.
+  const syntax = /^(.+):(\d+):(\d+): ERROR: (.*)$/.exec(detail ?? '');
+  if (syntax) return `syntax error at ${path.relative(process.cwd(), syntax[1]) || syntax[1]}:${syntax[2]}:${Number(syntax[3]) + 1}: ${syntax[4]}`;
   return detail ?? 'unknown error';
 }

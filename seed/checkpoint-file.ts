@@ -4,6 +4,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 
 export class CheckpointFile<T> {
   constructor(readonly file: string) {}
@@ -15,7 +16,7 @@ export class CheckpointFile<T> {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new UserError(`cannot read checkpoint ${this.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+      throw new UserError(`cannot read checkpoint ${this.file} (${fsReason(err)}): pass --checkpoint FILE (a file path, not a folder)`, { cause: err });
     }
     try {
       return JSON.parse(text) as T;

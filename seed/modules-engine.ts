@@ -165,13 +165,14 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   if (options.resume && options.reset) throw new UserError('pass either --resume or --reset, not both');
   checkModules(options.modules);
 
-  const inputs = await listEventDumps(options.input, options.recursive);
-  const inputEvents = inputs.reduce((s, f) => s + f.records, 0);
-  const started = performance.now();
+  // The sinks check their URLs: a wrong one is said before the dumps are read.
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
     serverUrl: options.serverUrl, configDir: options.configDir, createDatabase: Boolean(options.createDatabases),
     resume: Boolean(options.resume), reset: Boolean(options.reset), shard, schemaMode: options.schemaMode,
   }));
+  const inputs = await listEventDumps(options.input, options.recursive);
+  const inputEvents = inputs.reduce((s, f) => s + f.records, 0);
+  const started = performance.now();
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const runs = sinks.map((s) => new ModuleRun(s));
   const skipped: SkippedEvent[] = [];

@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UserError } from '../lib/errors.ts';
+import { checkConnectionUrl, POSTGRES_URL } from '../lib/connection-url.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import type { ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
 import { planSteps, type Step } from './batch-planner.ts';
@@ -508,15 +509,10 @@ export class PostgresModuleSink {
 
 /** The module's database URL: its own, or its database on the server given by --url. */
 export function resolveModuleUrl(module: ModuleDefinition, serverUrl: string | undefined): string {
-  if (module.url) return module.url;
+  if (module.url) return checkConnectionUrl(module.url, `module ${module.name}: url`, POSTGRES_URL).href;
   if (!module.database) throw new UserError(`module ${module.name}: set url or database in ferry.config.ts`);
   if (!serverUrl) throw new UserError(`module ${module.name} names database "${module.database}": pass --url postgres://… (or set FERRY_PG_URL) for its server`);
-  let url: URL;
-  try {
-    url = new URL(serverUrl);
-  } catch {
-    throw new UserError(`--url ${redact(serverUrl)} is not a postgres://… URL`);
-  }
+  const url = checkConnectionUrl(serverUrl, '--url', POSTGRES_URL);
   url.pathname = `/${encodeURIComponent(module.database)}`;
   return url.href;
 }

@@ -349,7 +349,7 @@ describe('ferry dump cat and inspect', () => {
   it('gives a one-line error for a missing file', async () => {
     const res = await runFerry(['dump', 'inspect', path.join(dir, 'missing.pb.gz')]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/^ferry: .*missing.pb.gz: cannot open: ENOENT\n$/);
+    expect(res.stderr).toMatch(/^ferry: .*missing.pb.gz: cannot open \(no such file or folder\)\n$/);
   });
 });
 

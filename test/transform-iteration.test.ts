@@ -1,6 +1,6 @@
 // The iteration loop: --watch with a real child process, and the unit-testing helper.
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineTransform, type EmittedEvent, type TransformDefinition } from '../api/transform.ts';
@@ -11,7 +11,8 @@ import { MEMBERS_PROTO, writeLegacyDumps, writeProject } from './fixtures/transf
 import { FERRY, tempDir } from './helpers.ts';
 
 describe('ferry transform --watch', () => {
-  it('re-runs when a transform is saved and prints what changed', async () => {
+  /** A project with dumps, and `ferry transform --watch` running on it as a child process. */
+  async function watchSession() {
     const work = await tempDir('ferry-watch-');
     const dumps = path.join(work, 'dumps');
     await writeLegacyDumps(dumps, { members: 400, favorites: 300 });
@@ -22,45 +23,75 @@ describe('ferry transform --watch', () => {
     const child = spawn(process.execPath, [FERRY, 'transform', '--watch', '--in', dumps, '--config', config, '--dry-run', '--no-typecheck', '--workers', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
+    const session = { output: '', file: path.join(project, 'transforms', 'members.ts'), waitFor, stop };
     let changed: () => void = () => undefined;
     // One reader for the whole run (leaving a for-await early would destroy the stream).
     const reading = (async () => {
       for await (const chunk of child.stdout) {
-        output += chunk.toString();
+        session.output += chunk.toString();
         changed();
       }
     })();
-    const waitFor = async (pattern: RegExp) => {
+    async function waitFor(pattern: RegExp) {
       const deadline = Date.now() + 60_000;
-      while (!pattern.test(output)) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} in: ${output}`);
+      while (!pattern.test(session.output)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} in: ${session.output}`);
         await new Promise<void>((resolve) => {
           changed = resolve;
           setTimeout(resolve, 500);
         });
       }
-    };
+    }
+    async function stop() {
+      child.kill('SIGTERM');
+      await reading;
+    }
+    return session;
+  }
+
+  it('re-runs when a transform is saved and prints what changed', async () => {
+    const w = await watchSession();
     try {
-      await waitFor(/run 1: 700 rows → 740 events, 0 rejected/);
-      expect(output).toMatch(/ MemberDeleted 40\n/);
-      const file = path.join(project, 'transforms', 'members.ts');
-      const source = await readFile(file, 'utf8');
-      await writeFile(file, source.replace('if (row.DeletedAt) {', 'if (row.DeletedAt && row.Id % 20 === 0) {'));
-      await waitFor(/run 2 [^\n]*\n(.*\n)*.*unchanged/);
-      expect(output).toMatch(/run 2 \(transforms\/members\.ts changed\): 700 rows → 720 events, 0 rejected/);
-      expect(output).toMatch(/ MemberDeleted 40 → 20 \(-20\)\n/);
-      expect(output).toMatch(/unchanged: FavoriteAdded 300, MemberRegistered 400/);
+      await w.waitFor(/run 1: 700 rows → 740 events, 0 rejected/);
+      expect(w.output).toMatch(/ MemberDeleted 40\n/);
+      const source = await readFile(w.file, 'utf8');
+      await writeFile(w.file, source.replace('if (row.DeletedAt) {', 'if (row.DeletedAt && row.Id % 20 === 0) {'));
+      await w.waitFor(/run 2 [^\n]*\n(.*\n)*.*unchanged/);
+      expect(w.output).toMatch(/run 2 \(transforms\/members\.ts changed\): 700 rows → 720 events, 0 rejected/);
+      expect(w.output).toMatch(/ MemberDeleted 40 → 20 \(-20\)\n/);
+      expect(w.output).toMatch(/unchanged: FavoriteAdded 300, MemberRegistered 400/);
 
       // Same counts, other content: the changed type is named, with its first event before and after.
-      await writeFile(file, (await readFile(file, 'utf8')).replace("country: country?.Name ?? 'unknown'", "country: (country?.Name ?? 'unknown').toUpperCase()"));
-      await waitFor(/run 3 [^\n]*\n(.*\n)*.*unchanged/);
-      const run3 = output.slice(output.indexOf('run 3 '));
+      await writeFile(w.file, (await readFile(w.file, 'utf8')).replace("country: country?.Name ?? 'unknown'", "country: (country?.Name ?? 'unknown').toUpperCase()"));
+      await w.waitFor(/run 3 [^\n]*\n(.*\n)*.*unchanged/);
+      const run3 = w.output.slice(w.output.indexOf('run 3 '));
       expect(run3).toMatch(/^ {2}MemberRegistered 400, content changed; first event was \{.*"country":"[^"]*[a-zäö][^"]*".*\}\n {4}now \{.*"country":"[^a-zäö"]+".*\}\n/m);
       expect(run3).toMatch(/unchanged: FavoriteAdded 300, MemberDeleted 20\n/);
     } finally {
-      child.kill('SIGTERM');
-      await reading;
+      await w.stop();
+    }
+  });
+
+  it('sees every save of a file replaced by rename (sed -i, editors that save atomically)', async () => {
+    const w = await watchSession();
+    // What sed -i and atomic-save editors do: write a new file beside it, rename it over the old one.
+    const saveByRename = async (edit: (source: string) => string) => {
+      const temp = path.join(path.dirname(w.file), `.members.ts.${Date.now()}.tmp`);
+      await writeFile(temp, edit(await readFile(w.file, 'utf8')));
+      await rename(temp, w.file);
+    };
+    try {
+      await w.waitFor(/run 1: 700 rows → 740 events, 0 rejected/);
+      await saveByRename((s) => s.replace('if (row.DeletedAt) {', 'if (row.DeletedAt && row.Id % 20 === 0) {'));
+      await w.waitFor(/run 2 \(transforms\/members\.ts changed\): 700 rows → 720 events/);
+      // The second save was the one missed: the watch stayed on the file the first rename replaced.
+      await saveByRename((s) => s.replace('row.Id % 20 === 0', 'row.Id % 40 === 0'));
+      await w.waitFor(/run 3 \(transforms\/members\.ts changed\): 700 rows → 710 events/);
+      await saveByRename((s) => s.replace('row.Id % 40 === 0', 'row.Id % 20 === 0'));
+      await w.waitFor(/run 4 \(transforms\/members\.ts changed\): 700 rows → 720 events/);
+      expect(w.output).not.toMatch(/failed/);
+    } finally {
+      await w.stop();
     }
   });
 });

@@ -7,6 +7,7 @@ import protobuf from 'protobufjs';
 import { eventSchema } from '../dumps/index.ts';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { eventTypes } from './events.ts';
 import { closeAll, openTableDumps, stripImports } from './inputs.ts';
 import { fieldKind } from './rows.ts';
@@ -29,7 +30,7 @@ export async function generateTypes(options: CodegenOptions): Promise<{ file: st
     try {
       return stripImports(await readFile(f, 'utf8'));
     } catch (err) {
-      throw new UserError(`event schema ${f} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UserError(`event schema ${f} cannot be read (${fsReason(err)}): fix the path (--proto, or eventSchemas in the config)`);
     }
   }));
   let root: protobuf.Root;

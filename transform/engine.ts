@@ -2,7 +2,7 @@
 // Blocks stream through a bounded window; results are taken in block order, so the output is the
 // same whatever the worker count. Outputs are written to a staging folder beside --out and moved
 // in only when everything succeeded (a failed run leaves the previous outputs as they were).
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import protobuf from 'protobufjs';
 import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { frameEnd, unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
+import { checkOutputDir, makeOutputDir, removeIfEmpty } from '../lib/output-dir.ts';
 import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
 import { runMetrics } from '../lib/run-metrics.ts';
@@ -144,6 +145,12 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   const sample: Sample | undefined = options.sample ? parseSample(options.sample) : undefined;
   const shard = parseShardSpec(options.shard);
   const suffix = shard?.suffix ?? '';
+  // Checked now (at once, leaving nothing), made when the work starts.
+  if (!dryRun) await checkOutputDir(path.resolve(options.outDir!), '--out');
+  if (options.tmpDir && order === 'occurred_at') await checkOutputDir(path.resolve(options.tmpDir), '--tmp-dir');
+  // Loading first reports a missing config or a syntax error (file:line:col) at once; type-checking
+  // takes seconds and would bury a syntax error among the errors that follow from it.
+  const { transforms, eventProtos } = await loadTransforms(options.configFile);
   // Type-checking is timed on its own: `seconds` and every rate cover the run after it.
   let typecheckSeconds: number | null = null;
   if (options.typecheck ?? true) {
@@ -152,7 +159,6 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     typecheckSeconds = (performance.now() - t) / 1000;
   }
   const started = performance.now();
-  const { transforms, eventProtos } = await loadTransforms(options.configFile);
   let runtime: TransformRuntime;
   try {
     runtime = new TransformRuntime({ transforms, eventProtos });
@@ -167,6 +173,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
   const staging = outDir && !dryRun ? path.join(path.dirname(outDir), `.${path.basename(outDir)}.ferry-transform${suffix}-${process.pid}`) : undefined;
   const openWriters = new Set<{ abort(): Promise<void> }>();
   let succeeded = false;
+  let madeOut: string | undefined;
   try {
     checkTransforms(transforms, tables, options.inDir);
     const transformed = [...transforms].sort((a, b) => a.table.localeCompare(b.table));
@@ -232,9 +239,9 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
       return w.close();
     };
     if (staging) {
-      await mkdir(outDir!, { recursive: true });
+      madeOut = await makeOutputDir(outDir!, '--out');
       await rm(staging, { recursive: true, force: true });
-      await mkdir(staging, { recursive: true });
+      await makeOutputDir(staging, '--out');
     }
 
     const progress = new TransformProgress({ label: 'transform', unit: 'rows', total: totalRows, quiet: options.quiet });
@@ -388,6 +395,8 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     for (const w of openWriters) await w.abort();
     await closeAll(tables);
     if (staging && !succeeded) await rm(staging, { recursive: true, force: true });
+    // A run that failed before publishing leaves no --out it made.
+    if (!succeeded) await removeIfEmpty(outDir!, madeOut);
   }
 }
 

@@ -17,6 +17,8 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { frameEnd } from '../dumps/framing.ts';
+import { UserError } from '../lib/errors.ts';
+import { fsReason, makeOutputDir } from '../lib/output-dir.ts';
 import type { BlockResult } from './runtime.ts';
 
 export interface SortStats {
@@ -161,7 +163,15 @@ export class ExternalSorter {
   }
 
   private async createRun(): Promise<RunWriter> {
-    this.dir ??= await mkdtemp(path.join(this.options.tmpDir ?? os.tmpdir(), 'ferry-sort-'));
+    if (!this.dir) {
+      const parent = this.options.tmpDir ?? os.tmpdir();
+      if (this.options.tmpDir) await makeOutputDir(parent, '--tmp-dir');
+      try {
+        this.dir = await mkdtemp(path.join(parent, 'ferry-sort-'));
+      } catch (err) {
+        throw new UserError(`cannot make a folder for sorted runs in ${parent} (${fsReason(err)}): pass --tmp-dir DIR (a writable folder with room), or a larger --memory-mb`, { cause: err });
+      }
+    }
     const file = path.join(this.dir, `run-${String(this.runCounter++).padStart(6, '0')}.bin`);
     return RunWriter.create(file);
   }

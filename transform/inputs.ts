@@ -6,6 +6,7 @@ import { DumpReader, listDumps, type DumpHeader } from '../dumps/index.ts';
 import { loadConfig, type LoadedConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import type { TransformDefinition } from '../api/transform.ts';
+import { fsReason } from '../lib/output-dir.ts';
 import { lookupColumns } from './lookup-columns.ts';
 import { lookupKey } from './runtime.ts';
 import { rowConverter, usedColumns, type Row } from './rows.ts';
@@ -41,7 +42,7 @@ export async function loadTransforms(configFile: string): Promise<LoadedTransfor
       try {
         return stripImports(await readFile(f, 'utf8'));
       } catch (err) {
-        throw new UserError(`event schema ${path.relative(process.cwd(), f)} (from eventSchemas in ${configFile}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new UserError(`event schema ${path.relative(process.cwd(), f)} (from eventSchemas in ${configFile}) cannot be read (${fsReason(err)}): fix the path in eventSchemas`);
       }
     }),
   );
@@ -64,7 +65,7 @@ export async function openTableDumps(dir: string, recursive = false): Promise<Ma
   try {
     files = await listDumps(dir, { recursive });
   } catch (err) {
-    throw new UserError(`input folder ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UserError(`--in ${dir} cannot be read (${fsReason(err)}): pass the folder of table dumps written by ferry extract`);
   }
   const tables = new Map<string, TableDumps>();
   try {

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { configPath } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 
 const FERRY_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -11,6 +12,8 @@ const FROM_SOURCES = import.meta.url.endsWith('.ts');
 
 export interface TypecheckResult {
   errors: string[];
+  /** The errors are syntax errors (then no type errors are looked for). */
+  syntax: boolean;
   seconds: number;
 }
 
@@ -39,7 +42,8 @@ export async function typecheckFiles(files: string[]): Promise<TypecheckResult> 
     ...(FROM_SOURCES ? { customConditions: ['ferry-source'], types: ['node'], typeRoots: [path.join(FERRY_ROOT, 'node_modules', '@types')] } : {}),
   };
   const program = ts.createProgram(files.map((f) => path.resolve(f)), options);
-  const diagnostics = ts.getPreEmitDiagnostics(program);
+  const syntactic = program.getSyntacticDiagnostics();
+  const diagnostics = syntactic.length ? syntactic : ts.getPreEmitDiagnostics(program);
   const errors = diagnostics
     .filter((d) => d.category === ts.DiagnosticCategory.Error)
     .map((d) => {
@@ -48,13 +52,14 @@ export async function typecheckFiles(files: string[]): Promise<TypecheckResult> 
       const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
       return `${path.relative(process.cwd(), d.file.fileName)}:${line + 1}:${character + 1}: TS${d.code} ${text}`;
     });
-  return { errors, seconds: (performance.now() - started) / 1000 };
+  return { errors, syntax: syntactic.length > 0, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Throws a one-line UserError with the first compiler error (and how many more there are). */
 export async function typecheckConfig(configFile: string): Promise<void> {
-  const { errors } = await typecheckFiles([configFile]);
+  const { errors, syntax } = await typecheckFiles([configPath(configFile)]);
   if (errors.length === 0) return;
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
+  if (syntax) throw new UserError(`syntax error: ${errors[0]}${more}; fix it`);
   throw new UserError(`transforms do not type-check: ${errors[0]}${more}; fix them (or run with --no-typecheck)`);
 }

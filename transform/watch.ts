@@ -2,7 +2,8 @@
 // run loads the transforms fresh) whenever a config, transform or schema file is saved, and prints
 // the counts and what changed since the previous run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { watch } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TransformSummary } from './engine.ts';
@@ -32,15 +33,11 @@ export async function watchTransform(options: WatchOptions): Promise<void> {
 
   let dirty: string[] = [];
   let wake: (() => void) | undefined;
-  const watcher = (async () => {
-    for await (const change of watch(root, { recursive: true })) {
-      const name = change.filename?.toString() ?? '';
-      if (!WATCHED.test(name) || name.split(path.sep).some((part) => part.startsWith('.') || part === 'node_modules')) continue;
-      if (!dirty.includes(name)) dirty.push(name);
-      wake?.();
-    }
-  })();
-  watcher.catch((err) => out.write(`ferry: watching ${root} failed: ${(err as Error).message}\n`));
+  watchTree(root, (name) => {
+    if (!WATCHED.test(name)) return;
+    if (!dirty.includes(name)) dirty.push(name);
+    wake?.();
+  }, (err) => out.write(`ferry: watching ${root} failed: ${(err as Error).message}\n`));
 
   out.write(`watching ${root} (config, transforms, schemas); Ctrl-C to stop\n`);
   let previous: TransformSummary | undefined;
@@ -60,6 +57,52 @@ export async function watchTransform(options: WatchOptions): Promise<void> {
     // Editors save in several steps: wait until the writes settle.
     await new Promise((resolve) => setTimeout(resolve, DEBOUNCE_MS));
   }
+}
+
+/**
+ * Calls `changed` with the path (relative to `root`) of every file created, written, renamed or
+ * removed under it, leaving out dot-folders and node_modules. Each folder is watched itself, not each
+ * file: an editor that saves by writing a new file and renaming it over the old one (sed -i, atomic
+ * saves) replaces the file, and a watch on the file (what Node 20's recursive watch does on Linux)
+ * stays on the replaced one and misses every later save.
+ */
+export function watchTree(root: string, changed: (name: string) => void, failed: (err: Error) => void): { close(): void } {
+  const watchers = new Map<string, FSWatcher>();
+  const skip = (name: string) => name.startsWith('.') || name === 'node_modules';
+  const add = (dir: string) => {
+    if (watchers.has(dir)) return;
+    let w: FSWatcher;
+    try {
+      w = watch(dir, (_event, filename) => {
+        if (!filename) return;
+        const file = path.join(dir, filename.toString());
+        if (skip(path.basename(file))) return;
+        // A new folder (made, or renamed into place) is watched too.
+        stat(file).then(
+          (s) => (s.isDirectory() ? addTree(file) : undefined),
+          () => watchers.get(file)?.close(),
+        ).catch(failed);
+        changed(path.relative(root, file));
+      });
+    } catch (err) {
+      // A folder removed between listing and watching is no error.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') failed(err as Error);
+      return;
+    }
+    w.on('error', () => {
+      w.close();
+      watchers.delete(dir);
+    });
+    w.on('close', () => watchers.delete(dir));
+    watchers.set(dir, w);
+  };
+  const addTree = async (dir: string): Promise<void> => {
+    add(dir);
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory() && !skip(e.name)) await addTree(path.join(dir, e.name));
+  };
+  addTree(root).catch(failed);
+  return { close: () => [...watchers.values()].forEach((w) => w.close()) };
 }
 
 async function runOnce(args: string[], started: (c: ChildProcess) => void): Promise<{ summary: TransformSummary } | { error: string }> {
