@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
 import { seedModules } from '../seed/modules-engine.ts';
 
@@ -11,6 +12,7 @@ interface SeedModulesFlags {
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  wait?: boolean;
   batchSize: number;
   concurrency: number;
   maxErrors: number;
@@ -31,6 +33,7 @@ export function registerSeedModules(seed: Command): void {
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
+    .option('--wait', 'when another run is seeding a module, wait for it instead of refusing to start')
     .option('--batch-size <n>', 'events per batch: one transaction per batch per module', (v) => intFlag(v, '--batch-size', 1), 20_000)
     .option('--concurrency <n>', 'modules written at the same time', (v) => intFlag(v, '--concurrency', 1), 4)
     .option('--max-errors <n>', 'skip up to N failing events (handler error, rejected row), list them, and still exit 0', (v) => intFlag(v, '--max-errors', 0), 0)
@@ -48,7 +51,7 @@ export function registerSeedModules(seed: Command): void {
         if (unknown.length) throw new UserError(`--only names unknown module(s) ${unknown.join(', ')} (the config has: ${modules.map((m) => m.name).join(', ') || 'none'})`);
         modules = modules.filter((m) => wanted.includes(m.name));
       }
-      const summary = await seedModules({
+      const summary = await interruptible((signal) => seedModules({
         input: flags.in,
         modules,
         configDir: dir,
@@ -62,6 +65,11 @@ export function registerSeedModules(seed: Command): void {
         retryForMs: flags.retryFor * 1000,
         shard: flags.shard,
         quiet: flags.quiet,
+        wait: flags.wait,
+        signal,
+      }), {
+        report: () => 'seed modules stopped; every committed batch is recorded in the module databases',
+        continueWith: sameCommand({ add: ['--resume'], drop: ['--reset'] }),
       });
       if (flags.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

@@ -7,6 +7,7 @@ import protobuf from 'protobufjs';
 import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
+import { Interrupted } from '../lib/interrupt.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
 import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
@@ -35,6 +36,10 @@ export interface SeedModulesOptions {
   shard?: string;
   /** How long to keep reconnecting after the database went away. */
   retryForMs?: number;
+  /** Wait for runs that hold a module (another `seed modules` on it) instead of refusing to start. */
+  wait?: boolean;
+  /** Aborting (Ctrl-C) stops reading; batches in flight commit or roll back; progress stays exact. */
+  signal?: AbortSignal;
   /** Live progress and notes on stderr (off in tests that read stderr exactly). */
   quiet?: boolean;
   log?: (line: string) => void;
@@ -163,7 +168,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   const started = performance.now();
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
     serverUrl: options.serverUrl, configDir: options.configDir, createDatabase: Boolean(options.createDatabases),
-    resume: Boolean(options.resume), reset: Boolean(options.reset), shard,
+    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, wait: options.wait, log, signal: options.signal,
   }));
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const runs = sinks.map((s) => new ModuleRun(s));
@@ -184,9 +189,18 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   };
 
   const ticker = options.quiet ? undefined : startTicker(runs, log);
+  const onAbort = () => fail(new Interrupted('seed modules stopped'));
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const progress = await Promise.all(sinks.map((sink) => limit(() => sink.connect())));
+    if (failure) throw failure;
     checkShards(progress, sinks, shard);
+    // The same behaviour in every command when there is nothing to resume: a note, then from the start.
+    if (options.resume) {
+      const fresh = sinks.filter((_, i) => !progress[i].some((r) => r.shard === shard));
+      if (fresh.length) log(`note: nothing to resume in module${fresh.length > 1 ? 's' : ''} ${fresh.map((f) => f.module.name).join(', ')}: seeding from the start`);
+    }
     const resumeFrom = new Map<string, number>();
     for (const info of inputs) {
       const positions = runs.map((r, i) => {
@@ -278,11 +292,16 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
     fail(err as Error);
     await Promise.all(runs.map((r) => r.drained()));
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     if (ticker) {
       clearInterval(ticker);
       if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
     }
     await Promise.all(sinks.map((s) => s.close()));
+  }
+  if (failure instanceof Interrupted || (failure && options.signal?.aborted)) {
+    const committed = runs.map((r) => `${r.sink.module.name} ${r.events.count}`).join(', ');
+    throw new Interrupted(`events committed this run per module: ${committed}; each module's ferry_progress records exactly what is applied`, { cause: failure });
   }
   if (failure) throw failure;
 

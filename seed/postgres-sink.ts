@@ -12,6 +12,7 @@ import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
 import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
+import { ModuleLock } from './module-lock.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
 /** SQLSTATE raised when a module's progress row is not where this run left it. */
@@ -164,6 +165,10 @@ export interface SinkOptions {
   reset: boolean;
   /** `--shard i/n` spec ('' when not sharded): progress is kept per shard. */
   shard: string;
+  /** Wait for another run that holds the module instead of refusing to start. */
+  wait?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
 }
 
 export interface ProgressRow {
@@ -177,6 +182,7 @@ export class PostgresModuleSink {
   readonly url: string;
   readonly schemaName: string;
   private pool?: pg.Pool;
+  private lock?: ModuleLock;
   private readonly tables = new Map<string, TableInfo>();
   private readonly schemaQuoted: string;
   private readonly progressQuoted: string;
@@ -200,6 +206,9 @@ export class PostgresModuleSink {
   async connect(): Promise<ProgressRow[]> {
     this.pool = newPool(this.url);
     await this.checkLogin();
+    // Before the schema is touched: another run on this module is refused (or waited for).
+    this.lock = new ModuleLock(this.url, this.schemaName, this.module.name);
+    await this.lock.acquire({ wait: this.options.wait, log: this.options.log, signal: this.options.signal });
     await this.setUpSchema();
     await this.loadTables();
     const progress = await this.loadProgress();
@@ -210,6 +219,7 @@ export class PostgresModuleSink {
   async close(): Promise<void> {
     await this.pool?.end().catch(() => undefined);
     this.pool = undefined;
+    await this.lock?.release();
   }
 
   /** The next record to apply per input file for this run's shard, from the stored progress. */
@@ -279,6 +289,7 @@ export class PostgresModuleSink {
    * was lost to a dropped connection).
    */
   async writeBatch(batch: ModuleBatch, shard = this.options.shard): Promise<RowCounts | undefined> {
+    await this.lock?.ensure();
     const client = await this.checkout();
     let broken: Error | undefined;
     try {
