@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { EXTRACT_DEFAULTS, runExtract, type ExtractReporter } from '../extract/engine.ts';
 import type { TableSummary } from '../extract/manifest.ts';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { Progress, formatCount, table } from '../lib/progress.ts';
 import { redact } from '../lib/redact.ts';
 
@@ -61,7 +62,7 @@ export function registerExtract(program: Command): void {
       if (!from) throw new UserError('extract needs --from <url> (mssql://… or postgres://…), or FERRY_EXTRACT_FROM');
       const board = new ProgressBoard();
       try {
-        const result = await runExtract({
+        const result = await interruptible((signal) => runExtract({
           from,
           out: flags.out,
           schemasOut: flags.schemasOut,
@@ -85,6 +86,10 @@ export function registerExtract(program: Command): void {
           retries: flags.retries,
           retryBaseMs: Number(process.env.FERRY_RETRY_BASE_MS ?? EXTRACT_DEFAULTS.retryBaseMs),
           reporter: board,
+          signal,
+        }), {
+          report: () => `${board.tablesDone} table(s) finished, ${formatCount(board.rowsWritten)} rows written this run; every finished chunk is checkpointed in ${flags.out}`,
+          continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
         });
         board.stop();
         process.stderr.write(`${summaryTable(result.tables)}\n`);
@@ -117,6 +122,8 @@ class ProgressBoard implements ExtractReporter {
   private readonly active = new Map<string, Progress>();
   private readonly timer: NodeJS.Timeout;
   private readonly tty = Boolean(process.stderr.isTTY);
+  rowsWritten = 0;
+  tablesDone = 0;
 
   constructor() {
     this.timer = setInterval(() => this.render(), this.tty ? 250 : 5000);
@@ -130,10 +137,12 @@ class ProgressBoard implements ExtractReporter {
   }
 
   rows(name: string, rows: number, bytes: number): void {
+    this.rowsWritten += rows;
     this.active.get(name)?.add(rows, bytes);
   }
 
   tableFinished(s: TableSummary): void {
+    this.tablesDone++;
     this.active.get(s.table)?.finish();
     this.active.delete(s.table);
     this.clear();

@@ -1,6 +1,7 @@
 // The `ferry` command line: one file per command, registered here.
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { INTERRUPTED_EXIT_CODE, Interrupted } from '../lib/interrupt.ts';
 import { redact } from '../lib/redact.ts';
 import { registerDemo } from './demo-command.ts';
 import { registerDump } from './dump-command.ts';
@@ -33,6 +34,7 @@ function reportError(err: unknown): number {
   }
   const message = redact(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
   process.stderr.write(`ferry: ${message}\n`);
+  if (err instanceof Interrupted) return INTERRUPTED_EXIT_CODE;
   if (!(err instanceof UserError) && process.env.FERRY_DEBUG && err instanceof Error && err.stack) {
     process.stderr.write(redact(err.stack) + '\n');
   }

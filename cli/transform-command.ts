@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { table } from '../lib/progress.ts';
 import { generateTypes } from '../transform/codegen.ts';
 import { defaultWorkers, runTransformJob, type Order, type TransformSummary } from '../transform/engine.ts';
@@ -55,10 +56,14 @@ export function registerTransform(program: Command): void {
         await watchTransform({ configFile: opts.config, args: process.argv.slice(process.argv.indexOf('transform') + 1) });
         return;
       }
-      const summary = await runTransformJob({
+      // Transform has no --resume: outputs are published only by a complete run, so continuing is running it again.
+      const summary = await interruptible((signal) => runTransformJob({
         inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
         workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
-        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard, digests: opts.digests,
+        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard, digests: opts.digests, signal,
+      }), {
+        report: () => `transform stopped; nothing was written to ${opts.out ?? 'the output'} (outputs are published only when a run completes)`,
+        continueWith: sameCommand(),
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

@@ -10,6 +10,8 @@ import protobuf from 'protobufjs';
 import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEnvelope, parseProto, toDescriptorSet, type DumpSummary, type DumpWriterOptions, type HeaderInit } from '../dumps/index.ts';
 import { frameEnd, unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
+import { checkInterrupt } from '../lib/interrupt.ts';
+import { FolderLock, removeDebris } from '../lib/run-lock.ts';
 import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
 import { ExternalSorter, type SortStats } from './external-sort.ts';
@@ -57,6 +59,8 @@ export interface TransformJobOptions {
   digests?: boolean;
   /** "i/n": transform only blocks i, i+n, i+2n … of each table dump (n copies cover everything). */
   shard?: string;
+  /** Aborting (Ctrl-C) stops at the next block; nothing is published to --out. */
+  signal?: AbortSignal;
 }
 
 export interface TableSummary {
@@ -130,6 +134,28 @@ export function defaultWorkers(): number {
 }
 
 export async function runTransformJob(options: TransformJobOptions): Promise<TransformSummary> {
+  if (options.dryRun || !options.outDir) return transformJob(options);
+  // From the first moment, one run per --out (and shard): the lock sits beside the folder, with the
+  // staging folder, so a run that fails at once does not leave an empty --out behind.
+  const outDir = path.resolve(options.outDir);
+  const parent = path.dirname(outDir);
+  const suffix = parseShardSpec(options.shard)?.suffix ?? '';
+  await mkdir(parent, { recursive: true });
+  const lock = await FolderLock.acquire(parent, `.${path.basename(outDir)}.ferry-transform${suffix}.lock`, `--out ${outDir}`, `ferry transform${options.shard ? ` --shard ${options.shard}` : ''}`);
+  try {
+    // Staging folders of runs killed with -9 (the pid ends the name).
+    await removeDebris(parent, new RegExp(`^\\.${escapeRegExp(path.basename(outDir))}\\.ferry-transform${escapeRegExp(suffix)}-(\\d+)$`));
+    return await transformJob(options);
+  } finally {
+    await lock.release();
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+async function transformJob(options: TransformJobOptions): Promise<TransformSummary> {
   const order = options.order ?? 'none';
   const dryRun = Boolean(options.dryRun);
   const maxErrors = options.maxErrors ?? 0;
@@ -286,6 +312,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
 
     const digests = new Map<string, { hash: Hash; first: object }>();
     for await (const result of orderedResults(readTasks(), run, window)) {
+      checkInterrupt(options.signal, () => `${progress.count} of ${totalRows} rows transformed; nothing was written to ${options.outDir ?? 'the output'} (outputs are published only when a run completes)`);
       const spec = specs[result.input];
       const t = perTable.get(spec.table)!;
       for (const reject of result.rejects) {

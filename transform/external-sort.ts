@@ -17,8 +17,12 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { frameEnd } from '../dumps/framing.ts';
+import { removeDebris } from '../lib/run-lock.ts';
 import type { BlockResult } from './runtime.ts';
 
+
+/** Spill folders: ferry-sort-<pid>-<random>. */
+const SPILL_DIR = /^ferry-sort-(\d+)-\w+$/;
 export interface SortStats {
   runs: number;
   spilledEvents: number;
@@ -161,7 +165,12 @@ export class ExternalSorter {
   }
 
   private async createRun(): Promise<RunWriter> {
-    this.dir ??= await mkdtemp(path.join(this.options.tmpDir ?? os.tmpdir(), 'ferry-sort-'));
+    if (!this.dir) {
+      const tmp = this.options.tmpDir ?? os.tmpdir();
+      // The pid in the name lets a later run remove the spill folders of a run killed with -9.
+      await removeDebris(tmp, SPILL_DIR);
+      this.dir = await mkdtemp(path.join(tmp, `ferry-sort-${process.pid}-`));
+    }
     const file = path.join(this.dir, `run-${String(this.runCounter++).padStart(6, '0')}.bin`);
     return RunWriter.create(file);
   }
