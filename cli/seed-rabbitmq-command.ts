@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { SEED_RABBITMQ_DEFAULTS as D, seedRabbitmq, summaryLines, type PayloadEncoding, type UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
 import { DEFAULT_EXCHANGE, checkTopology, type RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
 
@@ -61,15 +62,9 @@ export function registerSeedRabbitmq(seed: Command): void {
       if (!opts.declare && topology.queues?.length && !opts.quiet) process.stderr.write(`note: rabbitmq.queues in the config are declared only with --declare\n`);
       const shardSuffix = opts.shard ? `.shard-${opts.shard.replace('/', '-of-')}` : '';
 
-      const abort = new AbortController();
-      const onSigint = () => {
-        if (abort.signal.aborted) process.exit(130);
-        process.stderr.write('\ninterrupted: waiting for the broker to confirm what is in flight (Ctrl-C again to quit now)\n');
-        abort.abort();
-      };
-      process.on('SIGINT', onSigint);
-      try {
-        const summary = await seedRabbitmq({
+      const checkpoint = opts.checkpoint ?? path.join(opts.in, `.ferry-seed-rabbitmq${shardSuffix}.json`);
+      // Ctrl-C: what is in flight is confirmed (or not) by the broker and the checkpoint saved first.
+      const summary = await interruptible((signal) => seedRabbitmq({
           in: opts.in,
           url,
           exchange: opts.exchange ?? topology.exchange ?? DEFAULT_EXCHANGE,
@@ -82,7 +77,7 @@ export function registerSeedRabbitmq(seed: Command): void {
           connections: opts.connections,
           maxMessageBytes: opts.maxMessageBytes,
           unroutable: opts.unroutable,
-          checkpoint: opts.checkpoint ?? path.join(opts.in, `.ferry-seed-rabbitmq${shardSuffix}.json`),
+          checkpoint,
           resume: Boolean(opts.resume),
           restart: Boolean(opts.restart),
           shard: opts.shard,
@@ -90,14 +85,14 @@ export function registerSeedRabbitmq(seed: Command): void {
           reconnectTimeoutSeconds: opts.reconnectTimeout,
           nackRetries: D.nackRetries,
           quiet: opts.quiet,
-          signal: abort.signal,
+          signal,
           log: (line) => process.stderr.write(`${line}\n`),
+        }), {
+          report: () => `seed rabbitmq stopped; checkpoint ${checkpoint} holds every confirmed event`,
+          continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
         });
-        if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-        else process.stderr.write(summaryLines(summary).join('\n') + '\n');
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
+      if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else process.stderr.write(summaryLines(summary).join('\n') + '\n');
     });
 }
 

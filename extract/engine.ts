@@ -14,7 +14,6 @@ import { parseShardSpec, type Shard } from '../lib/shard.ts';
 import { ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
 import { PostgresSource } from './postgres-source.ts';
 import { generateTableSchema, headerColumns, type TableRef, type TableSchema } from './row-schema.ts';
-import { Interrupted } from '../lib/interrupt.ts';
 import { FolderLock, removeDebris } from '../lib/run-lock.ts';
 import { claimPartials, removeAll, salvagedBlocks } from './salvage.ts';
 import { ExtractError, tableName, type ColumnOptions, type KeyTuple, type RowBatch, type Source, type SourceOptions, type TableInfo } from './source.ts';
@@ -513,7 +512,7 @@ async function execute(source: Source, store: ManifestStore, planned: PlannedTab
   const rate = opts.maxRowsPerSecond ? new RateLimiter(opts.maxRowsPerSecond) : undefined;
   const stop = { failed: undefined as unknown };
   // Ctrl-C: parts stop at their next batch, as when another part fails (finished chunks stay checkpointed).
-  const onAbort = () => (stop.failed ??= new Interrupted('extract stopped'));
+  const onAbort = () => (stop.failed ??= new Error('stopped by Ctrl-C'));
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const summaries = new Map<string, TableSummary>();

@@ -1,6 +1,6 @@
 // Runs a `ferry` command as a child process the way a user would, collecting what a report needs:
 // its --json summary, wall time, peak RSS and throughput samples (FERRY_PROGRESS_FILE).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,14 @@ import { UserError } from './errors.ts';
 import { redact } from './redact.ts';
 
 const FERRY = fileURLToPath(new URL('../bin/ferry.js', import.meta.url));
+
+/** Steps running now, so that an interrupted parent (Ctrl-C on `ferry demo`) can stop them. */
+const running = new Set<ChildProcess>();
+
+/** Sends SIGINT to every step still running (each stops cleanly and keeps what it can resume). */
+export function interruptChildSteps(): void {
+  for (const child of running) child.kill('SIGINT');
+}
 
 export interface ProgressSample {
   label: string;
@@ -41,6 +49,8 @@ export async function runFerryStep<T = unknown>(
     env: { ...process.env, ...options.env, FERRY_PROGRESS_FILE: progressFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.on('close', () => running.delete(child));
   let stdout = '';
   let stderrTail = '';
   child.stdout.setEncoding('utf8');
