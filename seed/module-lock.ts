@@ -7,10 +7,13 @@
 import os from 'node:os';
 import pg from 'pg';
 import { UserError } from '../lib/errors.ts';
+import { pidIsGone } from '../lib/run-lock.ts';
 
 /** First half of the lock key: ferry's own namespace of advisory locks ("fery"). */
 const LOCK_NAMESPACE = 0x66657279;
 const APP_PREFIX = 'ferry-seed-lock';
+/** How long a lock held by the session of a run that is gone may take to be released. */
+const DYING_SESSION_MS = 30_000;
 
 export interface LockHolder {
   pid: string;
@@ -31,10 +34,18 @@ export class ModuleLock {
    */
   async acquire(options: { wait?: boolean; log?: (line: string) => void; signal?: AbortSignal } = {}): Promise<void> {
     let noted = false;
+    const started = Date.now();
     for (;;) {
       if (await this.tryLock()) return;
       const holder = await this.holder();
       const who = holder ? `pid ${holder.pid} on host ${holder.host} since ${holder.since}` : 'another session';
+      // A run killed with -9 a moment ago: its server session ends as soon as the server notices
+      // (busy servers take a while); a run started right after it (--resume) waits for that.
+      const dying = !holder || (holder.host === os.hostname().slice(0, holder.host.length) && pidIsGone(Number(holder.pid)));
+      if (dying && Date.now() - started < DYING_SESSION_MS) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       if (!options.wait) throw new UserError(`module ${this.moduleName} is being seeded by ${who}; wait for it or pass --wait`);
       if (!noted) options.log?.(`module ${this.moduleName} is being seeded by ${who}: waiting for it (--wait)`);
       noted = true;

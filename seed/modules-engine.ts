@@ -193,7 +193,12 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const progress = await Promise.all(sinks.map((sink) => limit(() => sink.connect())));
+    // Every connect settles before a failure is thrown: a sink closed while still connecting would
+    // keep its lock connection open (and the process alive).
+    const connected = await Promise.allSettled(sinks.map((sink) => limit(() => sink.connect())));
+    const refused = connected.find((c) => c.status === 'rejected');
+    if (refused) throw (refused as PromiseRejectedResult).reason;
+    const progress = connected.map((c) => (c as PromiseFulfilledResult<ProgressRow[]>).value);
     if (failure) throw failure;
     checkShards(progress, sinks, shard);
     // The same behaviour in every command when there is nothing to resume: a note, then from the start.

@@ -5,10 +5,12 @@
 // published past the last checkpoint written to disk, so however the process dies, a resumed run
 // re-sends at most `window` messages that the broker may already have (consumers drop them by
 // messageId: event ids are deterministic).
+import path from 'node:path';
 import type protobuf from 'protobufjs';
 import { decodePayload, isoToTimestamp, type EventRecord } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
 import { Interrupted } from '../lib/interrupt.ts';
+import { FolderLock } from '../lib/run-lock.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { redact } from '../lib/redact.ts';
 import { CheckpointFile } from './checkpoint-file.ts';
@@ -163,6 +165,17 @@ class RabbitmqSeeder {
   async run(): Promise<SeedRabbitmqSummary> {
     const o = this.options;
     if (o.batchSize < 1 || o.window < 1 || o.channels < 1 || o.connections < 1) throw new UserError('--batch-size, --window, --channels and --connections must be at least 1');
+    // One run per checkpoint: two copies of the same seed would both publish past it.
+    const lock = await FolderLock.acquire(path.dirname(o.checkpoint), `.${path.basename(o.checkpoint)}.lock`, `checkpoint ${o.checkpoint}`, 'ferry seed rabbitmq');
+    try {
+      return await this.runLocked();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async runLocked(): Promise<SeedRabbitmqSummary> {
+    const o = this.options;
     const includeBlock = parseShard(o.shard);
     const dumps = await listEventDumps(o.in);
     const broker = new RabbitmqSink(this.sinkOptions()).broker;
