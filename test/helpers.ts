@@ -33,3 +33,12 @@ export function runFerry(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
     });
   });
 }
+
+/** Polls `test` every 10 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(what: string, test: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await test())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

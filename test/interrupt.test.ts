@@ -11,7 +11,7 @@ import { createLegacyDb, readPlain, type LegacyDb } from './extract-helpers.ts';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { actualTables, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
 import { writeLegacyDumps, writeProject } from './fixtures/transform-project.ts';
-import { FERRY, ROOT, runFerry, tempDir } from './helpers.ts';
+import { FERRY, ROOT, runFerry, tempDir, waitFor } from './helpers.ts';
 import { deleteQueues, drainQueue, uniqueName, writeConfig, writeDumps } from './seed-rabbitmq-helpers.ts';
 
 let db: LegacyDb;
@@ -43,13 +43,6 @@ function spawnFerry(args: string[]) {
   return { child, exited, stderr: () => stderr };
 }
 
-async function waitFor(what: string, test: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /**
  * The "continue with:" command of an interrupted run's last line must be `args` plus `add` (the

@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
-import { actualTables, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
-import { FERRY, ROOT, tempDir } from './helpers.ts';
+import { actualTables, applied, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
+import { FERRY, ROOT, tempDir, waitFor } from './helpers.ts';
 
 const EVENTS = 9_000;
 const SERVER = () => process.env.FERRY_PG_URL!;
@@ -44,22 +44,7 @@ function startFerry(args: string[]) {
   return { child, done };
 }
 
-async function applied(url: string, schema: string): Promise<number> {
-  try {
-    const rows = await sql<{ n: string | null }>(url, `SELECT sum(next_record) AS n FROM ${schema}.ferry_progress`);
-    return Number(rows[0].n ?? 0);
-  } catch {
-    return 0;
-  }
-}
 
-async function waitFor(what: string, test: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function setUp(what: string) {
   const [social, inbox] = [dbName(`${what}_s`), dbName(`${what}_i`)];

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartPostgres, startPostgres, stopPostgres, type PostgresServer } from '../services/postgres-server.ts';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import {
-  actualTables, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, tableDigest, writeModulesConfig,
+  actualTables, applied, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, tableDigest, writeModulesConfig,
 } from './fixtures/modules-feed.ts';
-import { FERRY, ROOT, runFerry, tempDir } from './helpers.ts';
+import { FERRY, ROOT, runFerry, tempDir, waitFor } from './helpers.ts';
 
 const EVENTS = 9_000;
 const SERVER = () => process.env.FERRY_PG_URL!;
@@ -48,23 +48,7 @@ function startFerry(args: string[]) {
   return { child, done };
 }
 
-/** Events applied so far in a module database (0 while its schema does not exist yet). */
-async function applied(url: string, schema: string): Promise<number> {
-  try {
-    const rows = await sql<{ n: string | null }>(url, `SELECT sum(next_record) AS n FROM ${schema}.ferry_progress`);
-    return Number(rows[0].n ?? 0);
-  } catch {
-    return 0;
-  }
-}
 
-async function waitFor(what: string, test: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('ferry seed modules under failure', () => {
   it('killed with SIGKILL mid-run and resumed: the module tables equal a plain run, no duplicate, no missing row', async () => {
