@@ -193,6 +193,10 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    // Locks in one order (server, database, schema), one at a time: two runs on the same modules
+    // cannot each take some and be refused on the others.
+    const ordered = [...sinks].sort((a, b) => (a.url + '\n' + a.schemaName < b.url + '\n' + b.schemaName ? -1 : 1));
+    for (const sink of ordered) await sink.open();
     // Every connect settles before a failure is thrown: a sink closed while still connecting would
     // keep its lock connection open (and the process alive).
     const connected = await Promise.allSettled(sinks.map((sink) => limit(() => sink.connect())));

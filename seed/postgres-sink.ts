@@ -203,12 +203,22 @@ export class PostgresModuleSink {
   }
 
   /** Connects, creates the database when asked, and sets up (or checks) the module's schema. */
-  async connect(): Promise<ProgressRow[]> {
+  /**
+   * Connects (creating the database when asked) and takes the module's lock: before the schema is
+   * touched, another run on this module is refused (or waited for). The engine opens its modules
+   * one after the other in a fixed order, so of two runs on the same modules one gets them all and
+   * the other is refused at its first (not each refused on the other's modules).
+   */
+  async open(): Promise<void> {
     this.pool = newPool(this.url);
     await this.checkLogin();
-    // Before the schema is touched: another run on this module is refused (or waited for).
     this.lock = new ModuleLock(this.url, this.schemaName, this.module.name);
     await this.lock.acquire({ wait: this.options.wait, log: this.options.log, signal: this.options.signal });
+  }
+
+  /** Sets up (or checks) the module's schema after open(); returns the stored progress. */
+  async connect(): Promise<ProgressRow[]> {
+    if (!this.lock) await this.open();
     await this.setUpSchema();
     await this.loadTables();
     const progress = await this.loadProgress();
