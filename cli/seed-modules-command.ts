@@ -3,7 +3,6 @@ import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
-import { seedModules } from '../seed/modules-engine.ts';
 
 interface SeedModulesFlags {
   in: string;
@@ -21,6 +20,7 @@ interface SeedModulesFlags {
   only?: string;
   json?: boolean;
   quiet?: boolean;
+  recursive?: boolean;
 }
 
 export function registerSeedModules(seed: Command): void {
@@ -28,8 +28,9 @@ export function registerSeedModules(seed: Command): void {
     .command('modules')
     .description("write events into each module's own PostgreSQL database (COPY batches, exactly once)")
     .requiredOption('--in <dir>', 'folder of event dumps (from "ferry transform")')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--config <file>', 'config with modules: [...]', 'ferry.config.ts')
-    .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_MODULES_URL)')
+    .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_PG_URL, as `ferry services env` exports it)')
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
@@ -43,6 +44,10 @@ export function registerSeedModules(seed: Command): void {
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (flags: SeedModulesFlags) => {
+      if (process.env.FERRY_MODULES_URL && !process.env.FERRY_PG_URL && !flags.url) {
+        throw new UserError('FERRY_MODULES_URL is now FERRY_PG_URL (the name `ferry services env` exports): rename it');
+      }
+      const { seedModules } = await import('../seed/modules-engine.ts');
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
       if (flags.only) {
@@ -53,9 +58,10 @@ export function registerSeedModules(seed: Command): void {
       }
       const summary = await interruptible((signal) => seedModules({
         input: flags.in,
+        recursive: flags.recursive,
         modules,
         configDir: dir,
-        serverUrl: flags.url ?? process.env.FERRY_MODULES_URL,
+        serverUrl: flags.url ?? process.env.FERRY_PG_URL,
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,

@@ -4,7 +4,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { interruptible, sameCommand } from '../lib/interrupt.ts';
-import { SEED_RABBITMQ_DEFAULTS as D, seedRabbitmq, summaryLines, type PayloadEncoding, type UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
+import { SEED_RABBITMQ_DEFAULTS as D } from '../seed/rabbitmq-defaults.ts';
+import type { PayloadEncoding, UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
 import { DEFAULT_EXCHANGE, checkTopology, type RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
 
 interface Opts {
@@ -28,6 +29,7 @@ interface Opts {
   reconnectTimeout: number;
   json?: boolean;
   quiet?: boolean;
+  recursive?: boolean;
 }
 
 export function registerSeedRabbitmq(seed: Command): void {
@@ -35,6 +37,7 @@ export function registerSeedRabbitmq(seed: Command): void {
     .command('rabbitmq')
     .description('publish event dumps to a RabbitMQ topic exchange (routing key = event type), with publisher confirms, resumable')
     .requiredOption('--in <dir>', 'folder with the event dumps (from ferry transform)')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--url <amqp-url>', 'broker, e.g. amqp://user:pass@host:5672/vhost (default: $FERRY_AMQP_URL)')
     .option('--exchange <name>', `exchange to publish to (default: rabbitmq.exchange in the config, else ${DEFAULT_EXCHANGE})`)
     .option('--declare', 'declare the exchange (topic, durable) and the queues and bindings of rabbitmq.queues in the config')
@@ -63,34 +66,36 @@ export function registerSeedRabbitmq(seed: Command): void {
       const shardSuffix = opts.shard ? `.shard-${opts.shard.replace('/', '-of-')}` : '';
 
       const checkpoint = opts.checkpoint ?? path.join(opts.in, `.ferry-seed-rabbitmq${shardSuffix}.json`);
+      const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
       // Ctrl-C: what is in flight is confirmed (or not) by the broker and the checkpoint saved first.
       const summary = await interruptible((signal) => seedRabbitmq({
-          in: opts.in,
-          url,
-          exchange: opts.exchange ?? topology.exchange ?? DEFAULT_EXCHANGE,
-          declare: Boolean(opts.declare),
-          queues: topology.queues ?? [],
-          payload: opts.payload,
-          batchSize: opts.batchSize,
-          window: opts.window,
-          channels: opts.channels,
-          connections: opts.connections,
-          maxMessageBytes: opts.maxMessageBytes,
-          unroutable: opts.unroutable,
-          checkpoint,
-          resume: Boolean(opts.resume),
-          restart: Boolean(opts.restart),
-          shard: opts.shard,
-          connectTimeoutSeconds: opts.connectTimeout,
-          reconnectTimeoutSeconds: opts.reconnectTimeout,
-          nackRetries: D.nackRetries,
-          quiet: opts.quiet,
-          signal,
-          log: (line) => process.stderr.write(`${line}\n`),
-        }), {
-          report: () => `seed rabbitmq stopped; checkpoint ${checkpoint} holds every confirmed event`,
-          continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
-        });
+        in: opts.in,
+        recursive: opts.recursive,
+        url,
+        exchange: opts.exchange ?? topology.exchange ?? DEFAULT_EXCHANGE,
+        declare: Boolean(opts.declare),
+        queues: topology.queues ?? [],
+        payload: opts.payload,
+        batchSize: opts.batchSize,
+        window: opts.window,
+        channels: opts.channels,
+        connections: opts.connections,
+        maxMessageBytes: opts.maxMessageBytes,
+        unroutable: opts.unroutable,
+        checkpoint,
+        resume: Boolean(opts.resume),
+        restart: Boolean(opts.restart),
+        shard: opts.shard,
+        connectTimeoutSeconds: opts.connectTimeout,
+        reconnectTimeoutSeconds: opts.reconnectTimeout,
+        nackRetries: D.nackRetries,
+        quiet: opts.quiet,
+        signal,
+        log: (line) => process.stderr.write(`${line}\n`),
+      }), {
+        report: () => `seed rabbitmq stopped; checkpoint ${checkpoint} holds every confirmed event`,
+        continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
+      });
       if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       else process.stderr.write(summaryLines(summary).join('\n') + '\n');
     });

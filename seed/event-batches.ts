@@ -31,6 +31,8 @@ export interface EventBatchOptions {
   resumeFrom?: ReadonlyMap<string, number>;
   /** Shard filter (`--shard i/n`): which blocks this process handles. */
   includeBlock?: (file: string, block: number) => boolean;
+  /** Also the dumps in subfolders of the input folder. */
+  recursive?: boolean;
 }
 
 export interface EventDumpInfo {
@@ -48,11 +50,11 @@ export function dumpIdentity(reader: DumpReader): string {
   return `${reader.fileBytes} bytes, blocks ${hash.digest('hex').slice(0, 16)}`;
 }
 
-/** Event dumps under `dir`, in file-name order, with their event counts. */
-export async function listEventDumps(dir: string): Promise<EventDumpInfo[]> {
+/** Event dumps in `dir` (and its subfolders when `recursive`), in file-name order, with their event counts. */
+export async function listEventDumps(dir: string, recursive = false): Promise<EventDumpInfo[]> {
   let files: string[];
   try {
-    files = await listDumps(dir);
+    files = await listDumps(dir, { recursive });
   } catch (err) {
     throw new UserError(`cannot read event dumps from ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
@@ -73,7 +75,7 @@ export async function listEventDumps(dir: string): Promise<EventDumpInfo[]> {
 
 /** Batches of events from every event dump under `dir`, pulled one at a time (backpressure). */
 export async function* eventBatches(dir: string, options: EventBatchOptions): AsyncGenerator<EventBatch> {
-  for (const info of await listEventDumps(dir)) {
+  for (const info of await listEventDumps(dir, options.recursive)) {
     const start = options.resumeFrom?.get(info.file) ?? 0;
     if (start >= info.records) continue;
     const reader = await DumpReader.open(info.path);
@@ -134,7 +136,7 @@ export interface EventBlock {
  * the current one is consumed.
  */
 export async function* eventBlocks(dir: string, options: Omit<EventBatchOptions, 'batchSize'>): AsyncGenerator<EventBlock> {
-  for (const info of await listEventDumps(dir)) {
+  for (const info of await listEventDumps(dir, options.recursive)) {
     const start = options.resumeFrom?.get(info.file) ?? 0;
     if (start >= info.records) continue;
     const reader = await DumpReader.open(info.path);

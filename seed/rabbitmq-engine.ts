@@ -17,25 +17,18 @@ import { CheckpointFile } from './checkpoint-file.ts';
 import { eventBlocks, listEventDumps, parseShard, type EventBlock } from './event-batches.ts';
 import { ChannelLostError, MessageStatus, RabbitmqConnectError, RabbitmqSink, type AmqpMessage, type WriteOutcome } from './rabbitmq-sink.ts';
 import { checkExchange, declareTopology, type RabbitmqQueue } from './rabbitmq-topology.ts';
+import { SEED_RABBITMQ_DEFAULTS } from './rabbitmq-defaults.ts';
 
 export type PayloadEncoding = 'protobuf' | 'json';
 export type UnroutablePolicy = 'fail' | 'skip';
 
-export const SEED_RABBITMQ_DEFAULTS = {
-  batchSize: 500,
-  window: 5_000,
-  channels: 1,
-  connections: 1,
-  /** RabbitMQ's default max_message_size (128 MiB). */
-  maxMessageBytes: 128 * 1024 * 1024,
-  connectTimeoutSeconds: 10,
-  reconnectTimeoutSeconds: 120,
-  nackRetries: 5,
-};
+export { SEED_RABBITMQ_DEFAULTS };
 
 export interface SeedRabbitmqOptions {
   /** Folder with the event dumps. */
   in: string;
+  /** Also read the dumps in subfolders of the input folder (--recursive). */
+  recursive?: boolean;
   url: string;
   exchange: string;
   /** Declare the exchange and `queues` (else only check that the exchange exists). */
@@ -177,7 +170,7 @@ class RabbitmqSeeder {
   private async runLocked(): Promise<SeedRabbitmqSummary> {
     const o = this.options;
     const includeBlock = parseShard(o.shard);
-    const dumps = await listEventDumps(o.in);
+    const dumps = await listEventDumps(o.in, o.recursive);
     const broker = new RabbitmqSink(this.sinkOptions()).broker;
     const resumed = await this.loadCheckpoint(dumps, broker);
     const total = o.shard ? undefined : dumps.reduce((s, d) => s + d.records - (this.startPositions.get(d.file) ?? 0), 0);
@@ -191,7 +184,7 @@ class RabbitmqSeeder {
       this.progress = new SeedProgress({ label: `seed rabbitmq → ${o.exchange}`, unit: 'events', total, quiet: o.quiet }, () => this.liveState());
       if (!this.checkpoint.complete) {
         await this.save();
-        await this.publishAll(eventBlocks(o.in, { resumeFrom: this.startPositions, includeBlock }));
+        await this.publishAll(eventBlocks(o.in, { resumeFrom: this.startPositions, includeBlock, recursive: o.recursive }));
         this.checkpoint.complete = true;
         await this.save();
       }

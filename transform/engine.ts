@@ -22,11 +22,14 @@ import {
 import { TransformRuntime, TransformRowError, type BlockResult, type BlockTask, type InputSpec, type Reject } from './runtime.ts';
 import { typecheckConfig } from './typecheck.ts';
 import { WorkerPool, defaultWorkerHeapMb, orderedResults } from './worker-pool.ts';
+import { defaultWorkers } from './defaults.ts';
 
 export type Order = 'none' | 'occurred_at';
 
 export interface TransformJobOptions {
   inDir: string;
+  /** Also read the dumps in subfolders of the input folder (--recursive). */
+  recursive?: boolean;
   /** Required unless dryRun. */
   outDir?: string;
   configFile: string;
@@ -129,9 +132,7 @@ class TransformProgress extends Progress {
   }
 }
 
-export function defaultWorkers(): number {
-  return Math.max(1, Math.min(os.availableParallelism(), 4));
-}
+export { defaultWorkers };
 
 export async function runTransformJob(options: TransformJobOptions): Promise<TransformSummary> {
   if (options.dryRun || !options.outDir) return transformJob(options);
@@ -176,7 +177,7 @@ async function transformJob(options: TransformJobOptions): Promise<TransformSumm
     throw new UserError(`event schemas do not parse: ${(err as Error).message}`);
   }
 
-  const tables = await openTableDumps(options.inDir);
+  const tables = await openTableDumps(options.inDir, options.recursive);
   let pool: WorkerPool | undefined;
   let sorter: ExternalSorter | undefined;
   const outDir = options.outDir ? path.resolve(options.outDir) : undefined;
