@@ -1,13 +1,12 @@
 // Exactly once whatever users run at the same time: a second `seed modules` on a module that another
 // run holds is refused with who holds it and since when (or waits with --wait); two --reset runs do
 // not both drop and recreate the schema. Real concurrent child processes on the real PostgreSQL.
-import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { actualTables, applied, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, writeModulesConfig } from './fixtures/modules-feed.ts';
-import { FERRY, ROOT, tempDir, waitFor } from './helpers.ts';
+import { startFerry, tempDir, waitFor } from './helpers.ts';
 
 const EVENTS = 9_000;
 const SERVER = () => process.env.FERRY_PG_URL!;
@@ -33,16 +32,6 @@ afterAll(async () => {
   for (const name of created) await sql(SERVER(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
 });
 
-function startFerry(args: string[]) {
-  const child = spawn(process.execPath, [FERRY, ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d));
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
-}
 
 
 

@@ -1,6 +1,5 @@
 // Exactly once under failure: ferry killed with SIGKILL mid-run and resumed, and the database
 // restarted mid-run, both end with the same module tables as a plain run.
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import {
   actualTables, applied, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, tableDigest, writeModulesConfig,
 } from './fixtures/modules-feed.ts';
-import { FERRY, ROOT, runFerry, tempDir, waitFor } from './helpers.ts';
+import { runFerry, startFerry, tempDir, waitFor } from './helpers.ts';
 
 const EVENTS = 9_000;
 const SERVER = () => process.env.FERRY_PG_URL!;
@@ -36,17 +35,6 @@ afterAll(async () => {
   for (const name of created) await sql(SERVER(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
 });
 
-/** Starts `ferry ARGS` as a child process; `done` resolves with its exit code/signal and output. */
-function startFerry(args: string[]) {
-  const child = spawn(process.execPath, [FERRY, ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d));
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done };
-}
 
 
 
