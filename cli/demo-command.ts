@@ -3,13 +3,15 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeUrl } from '../lib/redact.ts';
 import { UserError } from '../lib/errors.ts';
-import { renderReport } from '../lib/html-report.ts';
+import { renderRunReport } from '../lib/html-report.ts';
 import { formatCount, table } from '../lib/progress.ts';
 import { interruptChildSteps } from '../lib/child-run.ts';
 import { INTERRUPTED_EXIT_CODE } from '../lib/interrupt.ts';
+import { describeStep, overviewRow } from '../lib/report-model.ts';
+import { metricsPortOption } from '../lib/step-run.ts';
 import { acquireServices } from '../services/services.ts';
 import { runPipeline, CONFIG } from '../examples/dating/demo/pipeline.ts';
-import { stepFigures, stepTables, eventsByType } from '../examples/dating/demo/summaries.ts';
+import { eventsByType } from '../examples/dating/demo/summaries.ts';
 import { verifyPipeline } from '../examples/dating/demo/verify.ts';
 import { isScale } from '../examples/dating/legacy/generate.ts';
 
@@ -21,7 +23,8 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'folder for dumps and the report', 'dumps/out/demo')
     .option('--no-rabbitmq', 'skip seeding RabbitMQ')
     .option('--json', 'print the summary and checks as one JSON document on stdout')
-    .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean }) => {
+    .addOption(metricsPortOption())
+    .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean; metricsPort?: number }) => {
       if (!isScale(opts.scale)) throw new UserError(`unknown scale "${opts.scale}": use tiny, small, quarter or fi`);
       const log = (line: string) => process.stderr.write(line + '\n');
       // Ctrl-C: the servers the demo started run detached (they outlive a terminal's SIGINT), so
@@ -45,7 +48,7 @@ export function registerDemo(program: Command): void {
         const amqpUrl = services.env.FERRY_AMQP_URL;
         log(`demo at scale ${opts.scale}: PostgreSQL ${describeUrl(pgUrl).server}, RabbitMQ ${describeUrl(amqpUrl).server}`);
         const workDir = path.resolve(opts.out, opts.scale);
-        const result = await runPipeline({ scale: opts.scale, pgUrl, amqpUrl, workDir, skipRabbitmq: !opts.rabbitmq, log });
+        const result = await runPipeline({ scale: opts.scale, pgUrl, amqpUrl, workDir, skipRabbitmq: !opts.rabbitmq, log, metricsPort: opts.metricsPort });
         const transform = result.steps.find((s) => s.name === 'transform')!;
         const { default: config } = (await import(CONFIG)) as { default: { rabbitmq?: { queues?: Array<{ name: string; bindings: string[] }> } } };
         log('── verify');
@@ -54,19 +57,21 @@ export function registerDemo(program: Command): void {
           eventsByType: eventsByType(transform.summary), queues: config.rabbitmq?.queues,
         });
         const failed = checks.filter((c) => !c.ok);
-        const overview = result.steps.map((s) => ({ step: s.name, seconds: Number(s.seconds.toFixed(1)), 'peak RSS MB': Math.round(s.peakRssMb), ...stepFigures(s) }));
+        // One duration and rate per step, the same in the table below, the JSON and the report: the
+        // step's own (its summary's), not the wall time of its process.
+        const overview = result.steps.map((s) => overviewRow(describeStep(s.summary)));
         const reportFile = path.join(workDir, 'report.html');
         await mkdir(workDir, { recursive: true });
-        await writeFile(reportFile, renderReport(
-          `ferry demo: dating site, scale ${opts.scale}`,
-          result.steps.map((s) => ({ name: s.name, startedAt: s.startedAt, seconds: s.seconds, samples: s.samples, figures: { 'peak RSS MB': Math.round(s.peakRssMb), ...stepFigures(s) }, tables: stepTables(s) })),
-          [`${checks.length - failed.length} of ${checks.length} checks passed.`, ...failed.map((c) => `FAILED ${c.what}: expected ${c.expected}, got ${c.actual}`)],
-        ).replace('</body>', `<h2>Checks</h2>\n<table><tr><th>check</th><th>expected</th><th>actual</th><th></th></tr>${checks.map((c) => `<tr><td>${escapeHtml(c.what)}</td><td>${escapeHtml(String(c.expected))}</td><td>${escapeHtml(String(c.actual))}</td><td>${c.ok ? 'ok' : 'FAILED'}</td></tr>`).join('')}</table>\n</body>`));
+        await writeFile(reportFile, renderRunReport({
+          title: `ferry demo: dating site, scale ${opts.scale}`,
+          steps: result.steps.map((s) => s.summary),
+          checks,
+        }));
         if (opts.json) {
           process.stdout.write(JSON.stringify({ scale: opts.scale, steps: overview, checks, report: reportFile }, null, 2) + '\n');
         } else {
           process.stdout.write(`\n${table(overview)}\n\n`);
-          const totalSeconds = result.steps.reduce((s, x) => s + x.seconds, 0);
+          const totalSeconds = (Date.now() - result.steps[0].startedAt) / 1000;
           process.stdout.write(`checks: ${checks.length - failed.length} of ${checks.length} passed; ${formatCount(Object.values(eventsByType(transform.summary)).reduce((a, b) => a + b, 0))} events in ${totalSeconds.toFixed(1)} s\n`);
           for (const c of failed) process.stdout.write(`FAILED ${c.what}: expected ${c.expected}, got ${c.actual}\n`);
           process.stdout.write(`report: ${reportFile}\n`);
@@ -82,8 +87,4 @@ export function registerDemo(program: Command): void {
         }
       }
     });
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
 }

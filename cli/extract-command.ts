@@ -7,8 +7,10 @@ import { UserError } from '../lib/errors.ts';
 import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { Progress, formatCount, table } from '../lib/progress.ts';
 import { redact } from '../lib/redact.ts';
+import { runMetrics } from '../lib/run-metrics.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 
-interface ExtractFlags {
+interface ExtractFlags extends RunFlags {
   from?: string;
   shard?: string;
   tables: string[];
@@ -60,13 +62,17 @@ export function registerExtract(program: Command): void {
     .option('--isolation <level>', 'read-committed | repeatable-read | snapshot | serializable (mssql also: read-uncommitted)')
     .option('--statement-timeout <seconds>', 'cancel a query running longer than this', (v) => int(v, '--statement-timeout', 1), EXTRACT_DEFAULTS.statementTimeoutMs / 1000)
     .option('--retries <n>', 'retries of a chunk on transient errors (dropped connection, deadlock, timeout)', (v) => int(v, '--retries', 0), EXTRACT_DEFAULTS.retries)
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (flags: ExtractFlags) => {
       const from = flags.from ?? process.env.FERRY_EXTRACT_FROM;
       if (!from) throw new UserError('extract needs --from <url> (mssql://… or postgres://…), or FERRY_EXTRACT_FROM');
       const { runExtract } = await import('../extract/engine.ts');
+      const run = await StepRun.start('extract', flags, ['rows', 'bytes']);
       const board = new ProgressBoard(Boolean(flags.quiet));
       try {
-        const result = await interruptible((signal) => runExtract({
+        const extracted = await interruptible((signal) => runExtract({
           from,
           out: flags.out,
           schemasOut: flags.schemasOut,
@@ -96,6 +102,7 @@ export function registerExtract(program: Command): void {
           continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
         });
         board.stop();
+        const result = await run.finish(extracted);
         process.stderr.write(`${summaryTable(result.tables)}\n`);
         process.stderr.write(
           `extracted ${result.tables.length} table(s), ${formatCount(result.totals.rows)} rows, ${(result.totals.bytes / 1e6).toFixed(1)} MB ` +
@@ -104,6 +111,7 @@ export function registerExtract(program: Command): void {
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       } finally {
         board.stop();
+        await run.close();
       }
     });
 }
@@ -143,6 +151,7 @@ class ProgressBoard implements ExtractReporter {
   rows(name: string, rows: number, bytes: number): void {
     this.rowsWritten += rows;
     this.active.get(name)?.add(rows, bytes);
+    runMetrics.add('table', name, bytes ? { rows, bytes, batches: 1 } : { rows });
   }
 
   tableFinished(s: TableSummary): void {

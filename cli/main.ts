@@ -9,6 +9,7 @@ import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
 import { addExamples } from './help-examples.ts';
 import { registerInit } from './init-command.ts';
+import { registerReport } from './report-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
 import { registerTransform } from './transform-command.ts';
@@ -21,7 +22,7 @@ const program = new Command('ferry')
   // `ferry transform --in A codegen --in B`: options after a subcommand belong to it.
   .enablePositionalOptions();
 
-for (const register of [registerInit, registerExtract, registerDump, registerTransform, registerSeed, registerServices]) {
+for (const register of [registerInit, registerExtract, registerDump, registerTransform, registerSeed, registerServices, registerReport]) {
   register(program);
 }
 await registerDemo(program);

@@ -3,8 +3,10 @@ import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
+import type { SchemaMode } from '../api/module.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 
-interface SeedModulesFlags {
+interface SeedModulesFlags extends RunFlags {
   in: string;
   config: string;
   url?: string;
@@ -12,6 +14,7 @@ interface SeedModulesFlags {
   resume?: boolean;
   reset?: boolean;
   wait?: boolean;
+  schema?: SchemaMode;
   batchSize: number;
   concurrency: number;
   maxErrors: number;
@@ -35,6 +38,7 @@ export function registerSeedModules(seed: Command): void {
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
     .option('--wait', 'when another run is seeding a module, wait for it instead of refusing to start')
+    .option('--schema <mode>', "create: ferry creates each module's schema (the default); existing: seed into schemas the modules' own migrations made, run no DDL, drop nothing (overrides the modules' schemaMode)", schemaFlag)
     .option('--batch-size <n>', 'events per batch: one transaction per batch per module', (v) => intFlag(v, '--batch-size', 1), 20_000)
     .option('--concurrency <n>', 'modules written at the same time', (v) => intFlag(v, '--concurrency', 1), 4)
     .option('--max-errors <n>', 'skip up to N failing events (handler error, rejected row), list them, and still exit 0', (v) => intFlag(v, '--max-errors', 0), 0)
@@ -43,6 +47,9 @@ export function registerSeedModules(seed: Command): void {
     .option('--only <names>', 'seed only these modules (comma-separated)')
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (flags: SeedModulesFlags) => {
       if (process.env.FERRY_MODULES_URL && !process.env.FERRY_PG_URL && !flags.url) {
         throw new UserError('FERRY_MODULES_URL is now FERRY_PG_URL (the name `ferry services env` exports): rename it');
@@ -56,7 +63,8 @@ export function registerSeedModules(seed: Command): void {
         if (unknown.length) throw new UserError(`--only names unknown module(s) ${unknown.join(', ')} (the config has: ${modules.map((m) => m.name).join(', ') || 'none'})`);
         modules = modules.filter((m) => wanted.includes(m.name));
       }
-      const summary = await interruptible((signal) => seedModules({
+      const run = await StepRun.start('seed modules', flags, ['rows']);
+      const seeded = await interruptible((signal) => seedModules({
         input: flags.in,
         recursive: flags.recursive,
         modules,
@@ -65,6 +73,7 @@ export function registerSeedModules(seed: Command): void {
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,
+        schemaMode: flags.schema,
         batchSize: flags.batchSize,
         concurrency: flags.concurrency,
         maxErrors: flags.maxErrors,
@@ -76,9 +85,14 @@ export function registerSeedModules(seed: Command): void {
       }), {
         report: () => 'seed modules stopped; every committed batch is recorded in the module databases',
         continueWith: sameCommand({ add: ['--resume'], drop: ['--reset'] }),
+      }).catch(async (err: unknown) => {
+        await run.close();
+        throw err;
       });
+      const summary = await run.finish(seeded);
       if (flags.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        await run.close();
         return;
       }
       const rows = summary.modules.map((m) => ({
@@ -97,7 +111,13 @@ export function registerSeedModules(seed: Command): void {
       const resumed = summary.modules.some((m) => m.resumedPast > 0) ? ' (resumed)' : '';
       const skipped = summary.skipped.length ? `, ${summary.skipped.length} event(s) skipped (listed above)` : '';
       process.stderr.write(`${table(rows)}\nseeded ${summary.modules.length} module(s) from ${summary.inputEvents} input events in ${formatSeconds(summary.seconds)}${resumed}${skipped}\n`);
+      await run.close();
     });
+}
+
+function schemaFlag(value: string): SchemaMode {
+  if (value !== 'create' && value !== 'existing') throw new UserError(`--schema takes create or existing, not "${value}"`);
+  return value;
 }
 
 function intFlag(value: string, flag: string, min: number): number {

@@ -4,11 +4,12 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { interruptible, sameCommand } from '../lib/interrupt.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { SEED_RABBITMQ_DEFAULTS as D } from '../seed/rabbitmq-defaults.ts';
 import type { PayloadEncoding, UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
 import { DEFAULT_EXCHANGE, checkTopology, type RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
 
-interface Opts {
+interface Opts extends RunFlags {
   in: string;
   url?: string;
   exchange?: string;
@@ -57,6 +58,9 @@ export function registerSeedRabbitmq(seed: Command): void {
     .option('--reconnect-timeout <seconds>', 'keep trying to reconnect for this long when the broker goes away mid-run', positiveInt, D.reconnectTimeoutSeconds)
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (opts: Opts) => {
       if (opts.resume && opts.restart) throw new UserError('pass either --resume or --restart, not both');
       const url = opts.url ?? process.env.FERRY_AMQP_URL;
@@ -66,38 +70,43 @@ export function registerSeedRabbitmq(seed: Command): void {
       const shardSuffix = opts.shard ? `.shard-${opts.shard.replace('/', '-of-')}` : '';
 
       const checkpoint = opts.checkpoint ?? path.join(opts.in, `.ferry-seed-rabbitmq${shardSuffix}.json`);
-      const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
-      // Ctrl-C: what is in flight is confirmed (or not) by the broker and the checkpoint saved first.
-      const summary = await interruptible((signal) => seedRabbitmq({
-        in: opts.in,
-        recursive: opts.recursive,
-        url,
-        exchange: opts.exchange ?? topology.exchange ?? DEFAULT_EXCHANGE,
-        declare: Boolean(opts.declare),
-        queues: topology.queues ?? [],
-        payload: opts.payload,
-        batchSize: opts.batchSize,
-        window: opts.window,
-        channels: opts.channels,
-        connections: opts.connections,
-        maxMessageBytes: opts.maxMessageBytes,
-        unroutable: opts.unroutable,
-        checkpoint,
-        resume: Boolean(opts.resume),
-        restart: Boolean(opts.restart),
-        shard: opts.shard,
-        connectTimeoutSeconds: opts.connectTimeout,
-        reconnectTimeoutSeconds: opts.reconnectTimeout,
-        nackRetries: D.nackRetries,
-        quiet: opts.quiet,
-        signal,
-        log: (line) => process.stderr.write(`${line}\n`),
-      }), {
-        report: () => `seed rabbitmq stopped; checkpoint ${checkpoint} holds every confirmed event`,
-        continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
-      });
-      if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-      else process.stderr.write(summaryLines(summary).join('\n') + '\n');
+      const run = await StepRun.start('seed rabbitmq', opts, ['events', 'bytes']);
+      try {
+        const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
+        // Ctrl-C: what is in flight is confirmed (or not) by the broker and the checkpoint saved first.
+        const summary = await run.finish(await interruptible((signal) => seedRabbitmq({
+          in: opts.in,
+          recursive: opts.recursive,
+          url,
+          exchange: opts.exchange ?? topology.exchange ?? DEFAULT_EXCHANGE,
+          declare: Boolean(opts.declare),
+          queues: topology.queues ?? [],
+          payload: opts.payload,
+          batchSize: opts.batchSize,
+          window: opts.window,
+          channels: opts.channels,
+          connections: opts.connections,
+          maxMessageBytes: opts.maxMessageBytes,
+          unroutable: opts.unroutable,
+          checkpoint,
+          resume: Boolean(opts.resume),
+          restart: Boolean(opts.restart),
+          shard: opts.shard,
+          connectTimeoutSeconds: opts.connectTimeout,
+          reconnectTimeoutSeconds: opts.reconnectTimeout,
+          nackRetries: D.nackRetries,
+          quiet: opts.quiet,
+          signal,
+          log: (line) => process.stderr.write(`${line}\n`),
+        }), {
+          report: () => `seed rabbitmq stopped; checkpoint ${checkpoint} holds every confirmed event`,
+          continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
+        }));
+        if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        else process.stderr.write(summaryLines(summary).join('\n') + '\n');
+      } finally {
+        await run.close();
+      }
     });
 }
 

@@ -3,10 +3,11 @@ import { Option, type Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
 import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { table } from '../lib/progress.ts';
+import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { defaultWorkers } from '../transform/defaults.ts';
 import type { Order, TransformSummary } from '../transform/engine.ts';
 
-interface TransformFlags {
+interface TransformFlags extends RunFlags {
   in: string;
   out?: string;
   config: string;
@@ -53,6 +54,9 @@ export function registerTransform(program: Command): void {
     .addOption(new Option('--digests', 'per event type, a digest and the first event in the summary (used by --watch)').hideHelp())
     .option('--no-typecheck', 'skip type-checking the config and transforms before the run')
     .option('--show <n>', 'with --dry-run: how many first events to print', (v) => count(v, '--show'), 10)
+    .addOption(reportOption())
+    .addOption(metricsPortOption())
+    .addOption(metricsLingerOption())
     .action(async (opts: TransformFlags) => {
       if (!opts.in) throw new UserError('--in DIR is required: the folder of table dumps written by ferry extract');
       if (opts.watch) {
@@ -61,21 +65,29 @@ export function registerTransform(program: Command): void {
         return;
       }
       const { runTransformJob } = await import('../transform/engine.ts');
-      // Transform has no --resume: outputs are published only by a complete run, so continuing is running it again.
-      const summary = await interruptible((signal) => runTransformJob({
-        inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
-        workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
-        showEvents: opts.show, quiet: Boolean(opts.quiet || process.env.FERRY_QUIET), recursive: opts.recursive, shard: opts.shard, digests: opts.digests, signal,
-      }), {
-        report: () => `transform stopped; nothing was written to ${opts.out ?? 'the output'} (outputs are published only when a run completes)`,
-        continueWith: sameCommand(),
-      });
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-        return;
+      const quiet = Boolean(opts.quiet || process.env.FERRY_QUIET);
+      const run = await StepRun.start('transform', { ...opts, quiet }, ['rows', 'events']);
+      let summary;
+      try {
+        // Transform has no --resume: outputs are published only by a complete run, so continuing is running it again.
+        summary = await run.finish(await interruptible((signal) => runTransformJob({
+          inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
+          workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
+          showEvents: opts.show, quiet, recursive: opts.recursive, shard: opts.shard, digests: opts.digests, signal,
+        }), {
+          report: () => `transform stopped; nothing was written to ${opts.out ?? 'the output'} (outputs are published only when a run completes)`,
+          continueWith: sameCommand(),
+        }));
+      } catch (err) {
+        await run.close();
+        throw err;
       }
-      if (summary.dryRun) for (const e of summary.firstEvents ?? []) process.stdout.write(JSON.stringify(e) + '\n');
-      process.stderr.write(renderSummary(summary) + '\n');
+      if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else {
+        if (summary.dryRun) for (const e of summary.firstEvents ?? []) process.stdout.write(JSON.stringify(e) + '\n');
+        process.stderr.write(renderSummary(summary) + '\n');
+      }
+      await run.close();
     });
 
   transform
@@ -102,8 +114,10 @@ function count(value: string, flag: string, min = 0): number {
 export function renderSummary(s: TransformSummary): string {
   const lines: string[] = [];
   const what = s.dryRun ? 'dry run (nothing written)' : `wrote ${s.outputs.length} event dump${s.outputs.length === 1 ? '' : 's'} to ${s.out}`;
+  // The type-check has a line of its own: the run's time and its rates cover the same interval.
+  if (s.typecheckSeconds !== null) lines.push(`type-check ${s.typecheckSeconds.toFixed(1)} s`);
   lines.push(
-    `transform: ${s.rows} rows → ${s.events} events in ${s.seconds.toFixed(1)}s (${Math.round(s.rowsPerSecond)} rows/s, ${Math.round(s.eventsPerSecond)} events/s), ${what}` +
+    `transform: ${s.rows} rows → ${s.events} events in ${s.seconds.toFixed(1)} s (${Math.round(s.rowsPerSecond)} rows/s, ${Math.round(s.eventsPerSecond)} events/s), ${what}` +
       `${s.sample ? `, sample ${s.sample}` : ''}, order ${s.order}, ${s.workers} worker${s.workers === 1 ? '' : 's'}`,
   );
   lines.push('', table(s.tables.map((t) => ({ table: t.table, files: t.files, rows: t.rows, events: t.events, rejected: t.rejected }))));

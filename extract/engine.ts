@@ -122,6 +122,7 @@ class MssqlSourceLoader implements Source {
   duplicateKey = (t: TableRef, c: string[]) => this.inner!.duplicateKey(t, c);
   splitPoints = (i: TableInfo, p: number) => this.inner!.splitPoints(i, p);
   readChunk = (r: Parameters<Source['readChunk']>[0]) => this.inner!.readChunk(r);
+  keyAfter = (i: TableInfo, a: KeyTuple, b: KeyTuple) => this.inner!.keyAfter(i, a, b);
   describeQuery = (r: Parameters<Source['describeQuery']>[0]) => this.inner!.describeQuery(r);
   isTransient = (e: unknown) => this.inner?.isTransient(e) ?? false;
   close = async () => this.inner?.close();
@@ -438,18 +439,41 @@ interface FramedBatch {
   framed: Uint8Array;
   ends: number[];
   lastKey?: KeyTuple;
+  firstKey?: KeyTuple;
   bytes: number;
 }
 
 function frameBatch(type: protobuf.Type, batch: RowBatch): FramedBatch {
-  if (batch.framed && batch.ends) return { framed: batch.framed, ends: batch.ends, lastKey: batch.lastKey, bytes: batch.bytes };
+  if (batch.framed && batch.ends) return { framed: batch.framed, ends: batch.ends, lastKey: batch.lastKey, firstKey: batch.firstKey, bytes: batch.bytes };
   const w = protobuf.Writer.create();
   const ends: number[] = [];
   for (const r of batch.records ?? []) {
     type.encodeDelimited(r as protobuf.Message, w);
     ends.push(w.len);
   }
-  return { framed: w.finish(), ends, lastKey: batch.lastKey, bytes: batch.bytes };
+  return { framed: w.finish(), ends, lastKey: batch.lastKey, firstKey: batch.firstKey, bytes: batch.bytes };
+}
+
+/**
+ * The keyset guard: a chunk read with `WHERE key > prev` must start strictly after `prev` in the
+ * source's own order. When the key's text did not carry the exact value (a rounded money or float,
+ * a datetime without its fraction), the query starts at or before rows already written: without
+ * this check the run duplicates rows, or with small chunks reads the same rows forever. Stops
+ * before the chunk is written, with one line naming table, key columns and both keys.
+ */
+export async function checkKeysetForward(source: Source, info: TableInfo, label: string, prev: KeyTuple, first: KeyTuple | undefined, part?: number): Promise<void> {
+  const table = tableName(info.table);
+  const show = (k: KeyTuple) => `(${k.map((v) => (v.length > 60 ? `${v.slice(0, 60)}…` : v)).join(', ')})`;
+  if (!first) {
+    throw new ExtractError(`${label}: the source did not say which key a chunk starts at, so ferry cannot check that keyset paging moves forward (a bug in the source)`, { table, part });
+  }
+  if (await source.keyAfter(info, prev, first)) return;
+  throw new ExtractError(
+    `${label}: keyset paging went backwards: the chunk after key (${info.key.join(', ')}) = ${show(prev)} starts at ${show(first)}, which is not after it, ` +
+      `so the key's text does not carry its exact value and rows would be read twice; stopped before writing that chunk. ` +
+      `Page by other columns with --key '${table}=<columns>' (integers, text, uuid and dates are exact), or --cast the key to an exact type`,
+    { table, part },
+  );
 }
 
 /**
@@ -513,8 +537,16 @@ async function execute(source: Source, store: ManifestStore, planned: PlannedTab
     const pending = mt.parts.filter((part) => part.status !== 'done');
     const done = mt.parts.filter((part) => part.status === 'done').reduce((s, part) => s + (part.result?.records ?? 0), 0);
     remaining.set(mt.table, pending.length);
-    opts.reporter?.tableStarted?.(mt.table, mt.estimatedRows, done);
+    // A table's progress (and so its rows/s) starts when its first part starts, not when the run
+    // does: a table queued behind others would show a rate diluted by the wait.
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      opts.reporter?.tableStarted?.(mt.table, mt.estimatedRows, done);
+    };
     if (pending.length === 0) {
+      start();
       const s = mt.summary ?? summarize(mt);
       summaries.set(mt.table, s);
       opts.reporter?.tableFinished?.(s);
@@ -522,6 +554,7 @@ async function execute(source: Source, store: ManifestStore, planned: PlannedTab
     for (const part of pending) {
       tasks.push(limit(async () => {
         if (stop.failed) return;
+        start();
         try {
           await extractPart(source, store, p, mt, part, settings, out, opts, rate, stop);
         } catch (err) {
@@ -673,7 +706,7 @@ async function extractPart(
       // runs while this one is written (one query per part at a time, sent once the rate limit
       // allows); a failed chunk is fetched again from the same key, so retries never duplicate or
       // skip rows and chunk (and block) boundaries stay where an uninterrupted run puts them.
-      interface Chunk { batches: FramedBatch[]; rows: number; bytes: number; lastKey?: KeyTuple }
+      interface Chunk { batches: FramedBatch[]; rows: number; bytes: number; lastKey?: KeyTuple; firstKey?: KeyTuple }
       const fetchChunk = async (from: KeyTuple | undefined): Promise<Chunk> => {
         await rate?.ready();
         const got: Chunk = { batches: [], rows: 0, bytes: 0 };
@@ -686,9 +719,11 @@ async function extractPart(
           got.rows += framed.ends.length;
           got.bytes += framed.bytes;
           got.lastKey = framed.lastKey ?? got.lastKey;
+          got.firstKey ??= framed.firstKey;
           if (got.bytes >= chunkBytes) break;
         }
         rate?.charge(got.rows);
+        if (from && got.rows > 0) await checkKeysetForward(source, p.info, label, from, got.firstKey, part.index);
         return got;
       };
       let next: Promise<Chunk> | undefined = fetchChunk(after);

@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import type protobuf from 'protobufjs';
 import type { SourceColumn } from './row-schema.ts';
 import { ExtractError } from './source.ts';
-import { WallClock, daysFromCivil, parseTimestampText } from './values.ts';
+import { MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, WallClock, checkTimestampRange, daysFromCivil, parseTimestampText } from './values.ts';
 
 const TAB = 9;
 const NL = 10;
@@ -30,6 +30,7 @@ export interface EncodedBatch {
   ends: number[];
   bytes: number;
   lastKey?: string[];
+  firstKey?: string[];
 }
 
 /** Thrown by field writers for a value ferry cannot carry; the encoder adds table, column and key. */
@@ -203,6 +204,9 @@ export class CopyRowFormat {
             seconds = t.offsetSeconds !== undefined ? t.wallSeconds - t.offsetSeconds : clock.toUtcSeconds(t.wallSeconds);
             nanos = t.nanos;
           }
+          if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) {
+            checkTimestampRange(seconds, () => `timestamp ${buf.toString('latin1', s, e)}${local ? ` read in ${clock.timeZone}` : ''}`);
+          }
           const len = (seconds !== 0 ? 1 + varint64Size(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
           putTag(enc, t2);
           enc.varint(len);
@@ -245,6 +249,8 @@ export class CopyRowEncoder {
   full = false;
   /** Key (as text) of the batch's last row. */
   lastKey?: string[];
+  /** Key (as text) of the chunk's first row (for the engine's keyset guard). */
+  firstKey?: string[];
 
   /** Where the row message being built goes (the batch buffer itself), and the write position in it. */
   scratch: Buffer = this.out;
@@ -437,6 +443,7 @@ export class CopyRowEncoder {
     this.lastBuf = buf;
     this.lastS = s;
     this.lastE = e;
+    if (this.firstKey === undefined && this.keyIndexes.length) this.firstKey = this.keyOf(buf.subarray(s, e));
     if (this.totalBytes >= this.maxBytes) this.full = true;
     else if (this.ends.length >= this.batchRows || this.pos >= this.batchBytes) this.seal();
   }

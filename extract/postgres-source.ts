@@ -11,7 +11,10 @@ import { UserError } from '../lib/errors.ts';
 import { fieldNames, type SourceColumn, type TableRef, type ValueKind } from './row-schema.ts';
 import {
   ExtractError,
+  compareIntegerText,
+  keyColumnTypes,
   tableName,
+  tupleAfter,
   unsupportedColumn,
   type ChunkRequest,
   type ColumnOptions,
@@ -23,7 +26,7 @@ import {
   type SourceOrigin,
   type TableInfo,
 } from './source.ts';
-import { WallClock, int64FromText, parseTimestampText } from './values.ts';
+import { WallClock, checkTimestampRange, int64FromText, parseTimestampText } from './values.ts';
 
 /** PostgreSQL type name → value kind. Arrays of these become `repeated`. */
 export const PG_TYPE_KINDS: Record<string, ValueKind> = {
@@ -104,6 +107,8 @@ interface PgColumnRow {
   typtype: string;
   elem_typname: string | null;
   elem_typtype: string | null;
+  /** The column's collation when it is not the database default, quoted (for comparing keys as the column does). */
+  collation: string | null;
 }
 
 export class PostgresSource implements Source {
@@ -111,6 +116,8 @@ export class PostgresSource implements Source {
   private pool?: pg.Pool;
   private readonly clock: WallClock;
   private readonly columnsOf = new Map<string, Map<string, string>>();
+  /** Per table: columns whose collation is not the database default → the quoted collation name. */
+  private readonly collationsOf = new Map<string, Map<string, string>>();
   /** Per row message type (one per dump being written, so per table): how its COPY rows are encoded. */
   private readonly formats = new WeakMap<protobuf.Type, CopyRowFormat>();
   /** The database's text is checked for UTF-8 only when the server does not (SQL_ASCII). */
@@ -190,7 +197,9 @@ export class PostgresSource implements Source {
     const rows = await this.query<PgColumnRow>(
       `SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS sql_type, (NOT a.attnotnull)::text AS nullable,
               coalesce(bt.typname, t.typname) AS typname, coalesce(bt.typtype, t.typtype) AS typtype,
-              et.typname AS elem_typname, et.typtype AS elem_typtype
+              et.typname AS elem_typname, et.typtype AS elem_typtype,
+              (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+               WHERE co.oid = a.attcollation AND a.attcollation <> 100) AS collation
        FROM pg_attribute a
        JOIN pg_type t ON t.oid = a.atttypid
        LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
@@ -201,6 +210,7 @@ export class PostgresSource implements Source {
     );
     const all = new Map(rows.map((r) => [r.attname, r.sql_type]));
     this.columnsOf.set(tableName(table), all);
+    this.collationsOf.set(tableName(table), new Map(rows.filter((r) => r.collation).map((r) => [r.attname, r.collation!])));
     const columns: SourceColumn[] = [];
     for (const r of rows) {
       if (opts.exclude.has(r.attname)) continue;
@@ -304,6 +314,34 @@ export class PostgresSource implements Source {
     return this.chunkSql(request, true).text;
   }
 
+  /**
+   * Integer and uuid keys are compared here (their text is canonical: the COPY text of the
+   * column); anything else, text above all (collations), by the server, as the column compares.
+   */
+  async keyAfter(info: TableInfo, prev: KeyTuple, next: KeyTuple): Promise<boolean> {
+    const types = this.keyTypesOf(info);
+    const local = tupleAfter(prev, next, types.map((t) => PG_LOCAL_KEY_COMPARE[t]));
+    if (local !== undefined) return local;
+    const collations = this.collationsOf.get(tableName(info.table));
+    const values: string[] = [];
+    const tuple = (key: KeyTuple) => {
+      const params = key.map((v, i) => {
+        values.push(v);
+        const collation = collations?.get(info.key[i]);
+        return `$${values.length}::${types[i]}${collation ? ` COLLATE ${collation}` : ''}`;
+      });
+      return params.length === 1 ? params[0] : `ROW(${params.join(', ')})`;
+    };
+    const text = `SELECT ${tuple(next)} > ${tuple(prev)} AS after`;
+    const rows = await this.query<{ after: string }>(text, values);
+    return rows[0]?.after === 't' || rows[0]?.after === 'true';
+  }
+
+  /** Declared types of the key columns. */
+  private keyTypesOf(info: TableInfo): string[] {
+    return keyColumnTypes(info, this.columnsOf.get(tableName(info.table)));
+  }
+
   /** The chunk's SELECT: keyset condition on the key, key order, LIMIT. */
   chunkSql(request: ChunkRequest, forDisplay = false, literals = false): { text: string; values: string[]; keyIndexes: number[]; width: number } {
     const { info } = request;
@@ -315,13 +353,7 @@ export class PostgresSource implements Source {
       select.push(quoteIdent(k));
       return select.length - 1;
     });
-    const types = this.columnsOf.get(tableName(info.table));
-    const keyTypes = info.key.map((k) => {
-      const t = types?.get(k);
-      // Never compare as text (another order than the key's): a key column must exist.
-      if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
-      return t;
-    });
+    const keyTypes = this.keyTypesOf(info);
     const values: string[] = [];
     const tuple = (key: KeyTuple) => {
       const params = key.map((v, i) => {
@@ -378,17 +410,27 @@ export class PostgresSource implements Source {
     try {
       const copy = new CopyOutQuery(`COPY (${text}) TO STDOUT`, (buf, s, e) => encoder.row(buf, s, e));
       void client.query(copy as unknown as pg.QueryConfig);
+      // The chunk's first batch says which key the chunk starts at (the engine's keyset guard).
+      let first = true;
       for (;;) {
         const more = await copy.read(() => encoder.full);
         // Batches the encoder ended (at block ends) while reading what the socket held.
-        for (let batch = encoder.sealed(); batch; batch = encoder.sealed()) yield batch;
+        for (let batch = encoder.sealed(); batch; batch = encoder.sealed()) {
+          if (first) batch.firstKey = encoder.firstKey;
+          first = false;
+          yield batch;
+        }
         if (encoder.full) break;
         if (!more) {
           finished = true;
           break;
         }
       }
-      if (encoder.rows) yield encoder.take();
+      if (encoder.rows) {
+        const batch: RowBatch = encoder.take();
+        if (first) batch.firstKey = encoder.firstKey;
+        yield batch;
+      }
     } catch (err) {
       broken = err as Error;
       throw err;
@@ -467,7 +509,8 @@ export class PostgresSource implements Source {
         records[r] = rec;
       }
       const last = rows[rows.length - 1];
-      return { records, bytes, lastKey: last && keyIndexes.length ? keyIndexes.map((k) => last[k] as string) : undefined };
+      const keyOf = (row: Array<string | null> | undefined) => (row && keyIndexes.length ? keyIndexes.map((k) => row[k] as string) : undefined);
+      return { records, bytes, lastKey: keyOf(last), firstKey: keyOf(rows[0]) };
     };
   }
 
@@ -511,6 +554,16 @@ function nullArray(table: string, column: string, key: Array<string | null>): Ex
   );
 }
 
+/** Key types whose COPY text compares exactly without the server (format_type names). */
+const PG_LOCAL_KEY_COMPARE: Record<string, (a: string, b: string) => number | undefined> = {
+  smallint: compareIntegerText,
+  integer: compareIntegerText,
+  bigint: compareIntegerText,
+  oid: compareIntegerText,
+  // PostgreSQL prints uuids in lower case and orders them by their bytes, i.e. as this text.
+  uuid: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+};
+
 const DATE_TEXT = /^\d{4}-\d\d-\d\d$/;
 
 function scalarConverter(kind: ValueKind, clock: WallClock): (text: string) => unknown {
@@ -542,6 +595,7 @@ function scalarConverter(kind: ValueKind, clock: WallClock): (text: string) => u
         const t = parseTimestampText(v);
         if (!t) throw new Error(`timestamp ${v} is not a point in time ferry can carry (infinity or BC); use --cast to turn it into text`);
         const seconds = t.offsetSeconds !== undefined ? t.wallSeconds - t.offsetSeconds : clock.toUtcSeconds(t.wallSeconds);
+        checkTimestampRange(seconds, () => `timestamp ${v}${t.offsetSeconds === undefined ? ` read in ${clock.timeZone}` : ''}`);
         return { seconds, nanos: t.nanos };
       };
   }

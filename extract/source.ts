@@ -3,6 +3,7 @@
 // driver's values into the row message's plain values; the engine owns planning, chunking,
 // retries, rate limits, checkpoints and dump writing.
 import type protobuf from 'protobufjs';
+import { UserError } from '../lib/errors.ts';
 import type { SourceColumn, TableRef } from './row-schema.ts';
 
 /** A key tuple as text, in key-column order (JSON-safe: it goes into the manifest's checkpoints). */
@@ -71,13 +72,16 @@ export interface ChunkRequest {
 /**
  * A batch of converted rows, as plain objects of the row message (`records`) or already encoded
  * (`framed`: length-delimited row messages back to back, `ends[i]` the offset where row i ends).
- * `lastKey` is the key of the batch's last row (unset without a key).
+ * `lastKey` is the key of the batch's last row (unset without a key); the first batch of a keyset
+ * chunk also carries `firstKey`, its first row's key, which the engine checks is after the
+ * previous chunk's last key.
  */
 export interface RowBatch {
   records?: object[];
   framed?: Uint8Array;
   ends?: number[];
   lastKey?: KeyTuple;
+  firstKey?: KeyTuple;
   /** Size of the rows as read (text length of their values): for MB/s, and for `maxBytes`. */
   bytes: number;
 }
@@ -120,6 +124,14 @@ export interface Source {
   nullKeyColumns(table: TableRef, columns: string[]): Promise<string[]>;
   /** A value of `columns` that more than one row holds (one GROUP BY … HAVING count(*) > 1 query); undefined when unique. */
   duplicateKey(table: TableRef, columns: string[]): Promise<DuplicateKey | undefined>;
+  /**
+   * Whether key `next` sorts strictly after key `prev` in the order chunks are read (the source's
+   * ORDER BY of the key: typed, in the key columns' collations). Both are key texts as the source
+   * hands them over (RowBatch.lastKey/firstKey, split points). The engine asks this at every chunk
+   * boundary: a `false` means the key's text did not carry the exact value, and `WHERE key > last`
+   * would read rows again (or forever).
+   */
+  keyAfter(info: TableInfo, prev: KeyTuple, next: KeyTuple): Promise<boolean>;
   /** The SELECT a chunk runs, for the dump header's origin.query. */
   describeQuery(request: ChunkRequest): string;
   /** Whether an error is worth retrying (dropped connection, deadlock victim, timeout). */
@@ -141,6 +153,45 @@ export class ExtractError extends Error {
 
 export function tableName(t: TableRef): string {
   return `${t.schema}.${t.name}`;
+}
+
+/**
+ * Declared types of a table's key columns, from the source's map of column → type. Keys are never
+ * compared as text (another order than the key's), so a key column must exist.
+ */
+export function keyColumnTypes(info: TableInfo, types: Map<string, string> | undefined): string[] {
+  return info.key.map((k) => {
+    const t = types?.get(k);
+    if (!t) throw new UserError(`${tableName(info.table)} has no column ${k} (named as key)`);
+    return t;
+  });
+}
+
+/**
+ * Compares two integer key texts (any length, optional sign) by value: -1, 0 or 1; undefined
+ * when either is not an integer's text. Sources compare integer keys so, without a query.
+ */
+export function compareIntegerText(a: string, b: string): number | undefined {
+  if (!INTEGER_TEXT.test(a) || !INTEGER_TEXT.test(b)) return undefined;
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+const INTEGER_TEXT = /^-?\d+$/;
+
+/**
+ * `next` after `prev` by a per-column compare (-1/0/1, or undefined when a column cannot be
+ * compared locally): the first column that differs decides. Undefined when some column had to be
+ * compared and could not (the source then asks its server).
+ */
+export function tupleAfter(prev: KeyTuple, next: KeyTuple, compare: Array<((a: string, b: string) => number | undefined) | undefined>): boolean | undefined {
+  for (let i = 0; i < prev.length; i++) {
+    const c = compare[i]?.(next[i], prev[i]);
+    if (c === undefined) return undefined;
+    if (c !== 0) return c > 0;
+  }
+  return false;
 }
 
 /** The message every source gives for a column type it cannot carry exactly. */

@@ -9,6 +9,28 @@ export interface ProtoTimestamp {
   nanos: number;
 }
 
+/**
+ * The instants a google.protobuf.Timestamp may hold: 0001-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59.999999999Z (its documented range; other runtimes refuse values outside it,
+ * e.g. Python's ToDatetime). A wall-clock 0001-01-01 00:00 read in a zone east of UTC falls before
+ * it, year 10000 of PostgreSQL after it.
+ */
+export const MIN_TIMESTAMP_SECONDS = -62_135_596_800;
+export const MAX_TIMESTAMP_SECONDS = 253_402_300_799;
+
+/**
+ * Policy for instants outside that range: the row is refused (never a field other runtimes cannot
+ * read, never a silently moved value). Sources call this for every timestamp they convert and add
+ * table, column and row key to the message.
+ */
+export function checkTimestampRange(seconds: number, what: () => string): void {
+  if (seconds >= MIN_TIMESTAMP_SECONDS && seconds <= MAX_TIMESTAMP_SECONDS) return;
+  throw new RangeError(
+    `${what()} is ${seconds < MIN_TIMESTAMP_SECONDS ? 'before 0001-01-01T00:00:00Z' : 'after 9999-12-31T23:59:59Z'} in UTC, outside what a dump's ` +
+      `google.protobuf.Timestamp can hold; read the column as text with --cast (or fix the value, or extract with another --source-timezone)`,
+  );
+}
+
 /** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
 export function daysFromCivil(y: number, m: number, d: number): number {
   y -= m <= 2 ? 1 : 0;

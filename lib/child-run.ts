@@ -1,9 +1,7 @@
 // Runs a `ferry` command as a child process the way a user would, collecting what a report needs:
-// its --json summary, wall time, peak RSS and throughput samples (FERRY_PROGRESS_FILE).
+// its --json summary (which holds the step's own samples over time), wall time and peak RSS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { UserError } from './errors.ts';
 import { redact } from './redact.ts';
@@ -18,20 +16,11 @@ export function interruptChildSteps(): void {
   for (const child of running) child.kill('SIGINT');
 }
 
-export interface ProgressSample {
-  label: string;
-  unit: string;
-  t: number;
-  count: number;
-  bytes: number;
-}
-
 export interface ChildRun<T> {
   name: string;
   summary: T;
   seconds: number;
   peakRssMb: number;
-  samples: ProgressSample[];
   startedAt: number;
 }
 
@@ -41,12 +30,11 @@ export async function runFerryStep<T = unknown>(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string; onStderr?: (line: string) => void; /** A TypeScript script to run instead of bin/ferry.js. */ script?: string } = {},
 ): Promise<ChildRun<T>> {
-  const progressFile = path.join(os.tmpdir(), `ferry-progress-${process.pid}-${Date.now()}-${name.replace(/\W+/g, '_')}.ndjson`);
   const startedAt = Date.now();
   const argv = options.script ? ['--import', 'tsx', options.script, ...args] : [FERRY, ...args];
   const child = spawn(process.execPath, argv, {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env, FERRY_PROGRESS_FILE: progressFile },
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -79,11 +67,6 @@ export async function runFerryStep<T = unknown>(
   clearInterval(rssTimer);
   await Promise.all([stdoutDone, stderrDone]);
   const seconds = (Date.now() - startedAt) / 1000;
-  const samples = await readFile(progressFile, 'utf8').then(
-    (text) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProgressSample),
-    () => [] as ProgressSample[],
-  );
-  await rm(progressFile, { force: true });
   if (code !== 0) {
     const last = stderrTail.trim().split('\n').pop() ?? '';
     throw new UserError(`${name} failed (exit ${code}): ${redact(last)}`);
@@ -94,5 +77,5 @@ export async function runFerryStep<T = unknown>(
   } catch {
     throw new UserError(`${name} printed no JSON summary`);
   }
-  return { name, summary, seconds, peakRssMb: peakRss / 1e6, samples, startedAt };
+  return { name, summary, seconds, peakRssMb: peakRss / 1e6, startedAt };
 }

@@ -1,9 +1,6 @@
 // Live progress on stderr (one rewritten line on a terminal, a plain line every few seconds
-// otherwise) and the numbers for the final summary.
-//
-// FERRY_PROGRESS_FILE=PATH also appends every sample as an NDJSON line {label, unit, t, count, bytes}
-// (t = Unix ms), so a parent such as `ferry demo` can chart throughput over time of child runs.
-import { appendFileSync } from 'node:fs';
+// otherwise), the numbers for the final summary, and the time series of a run (RunSampler).
+import { readdirSync, readlinkSync } from 'node:fs';
 
 export interface ProgressOptions {
   label: string;
@@ -36,18 +33,13 @@ export class Progress {
   private lastPrint = performance.now();
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
-  /** Samples of (seconds, count) for throughput-over-time charts. */
-  readonly samples: Array<[number, number]> = [];
 
   constructor(private readonly options: ProgressOptions) {
     this.stream = options.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
-    if (!options.quiet) this.printEveryMs = this.tty ? 250 : options.intervalMs ?? 5000;
-    // With FERRY_PROGRESS_FILE, samples are taken four times a second whatever is printed, quiet
-    // counters included (per-table and per-module ones, that a combined line prints), so a
-    // parent's chart has every step.
-    if (!options.quiet || process.env.FERRY_PROGRESS_FILE) {
-      this.timer = setInterval(() => this.render(), process.env.FERRY_PROGRESS_FILE ? 250 : this.printEveryMs);
+    if (!options.quiet) {
+      this.printEveryMs = this.tty ? 250 : options.intervalMs ?? 5000;
+      this.timer = setInterval(() => this.render(), this.printEveryMs);
       this.timer.unref();
     }
   }
@@ -78,8 +70,6 @@ export class Progress {
   }
 
   private render(): void {
-    this.sample();
-    if (this.options.quiet) return;
     const now = performance.now();
     if (now - this.lastPrint < this.printEveryMs - 1) return;
     this.lastPrint = now;
@@ -87,19 +77,9 @@ export class Progress {
     else this.stream.write(`${this.line()}\n`);
   }
 
-  private sample(): void {
-    this.samples.push([this.elapsedSeconds(), this.count]);
-    const file = process.env.FERRY_PROGRESS_FILE;
-    if (file) {
-      const line = { label: this.options.label, unit: this.options.unit, t: Date.now(), count: this.count, bytes: this.bytes };
-      appendFileSync(file, JSON.stringify(line) + '\n');
-    }
-  }
-
   finish(): ProgressSummary {
     if (this.timer) clearInterval(this.timer);
     const seconds = this.elapsedSeconds();
-    this.sample();
     if (this.tty && !this.options.quiet) this.stream.write('\r\x1b[2K');
     return {
       label: this.options.label,
@@ -145,4 +125,90 @@ export function table(rows: Array<Record<string, string | number>>): string {
   const cells = [keys, ...rows.map((r) => keys.map((k) => String(r[k] ?? '')))];
   const widths = keys.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   return cells.map((c) => c.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+}
+
+/**
+ * One point of a run's time series (the `samples` of every step's --json summary): what the step
+ * had done `ms` after it started, and the process's resident memory and open sockets then (for
+ * leak checks on long runs). Counters a step does not have are left out.
+ */
+export interface RunSample {
+  ms: number;
+  rows?: number;
+  events?: number;
+  bytes?: number;
+  rssBytes: number;
+  openSockets: number;
+}
+
+export type SampleCounters = Pick<RunSample, 'rows' | 'events' | 'bytes'>;
+
+/** Sockets among this process's open file descriptors (links "socket:[inode]" in /proc/self/fd). */
+export function countOpenSockets(): number {
+  let n = 0;
+  try {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+      } catch {
+        // closed between the listing and the read
+      }
+    }
+  } catch {
+    return 0; // no /proc (not Linux)
+  }
+  return n;
+}
+
+/**
+ * Samples a step's counters, RSS and open sockets about once a second. A long run keeps at most
+ * MAX_SAMPLES points: when full, every other point is dropped and the interval doubles, so a
+ * ten-hour run still has a summary of a few hundred kB and an even time axis.
+ */
+export class RunSampler {
+  static readonly MAX_SAMPLES = 3600;
+  readonly samples: RunSample[] = [];
+  readonly startedAt = new Date();
+  private readonly started = performance.now();
+  private intervalMs: number;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly counters: () => SampleCounters, intervalMs = 1000) {
+    this.intervalMs = intervalMs;
+    this.sample();
+    this.schedule();
+  }
+
+  get interval(): number {
+    return this.intervalMs;
+  }
+
+  private schedule(): void {
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  sample(): RunSample {
+    const point: RunSample = { ms: Math.round(performance.now() - this.started), ...this.counters(), rssBytes: process.memoryUsage.rss(), openSockets: countOpenSockets() };
+    this.samples.push(point);
+    if (this.samples.length > RunSampler.MAX_SAMPLES) {
+      // Keep the first, every other one, and the newest.
+      const kept = this.samples.filter((_, i) => i % 2 === 0 || i === this.samples.length - 1);
+      this.samples.splice(0, this.samples.length, ...kept);
+      this.intervalMs *= 2;
+      clearInterval(this.timer);
+      this.schedule();
+    }
+    return point;
+  }
+
+  /** Takes a last sample and stops. */
+  stop(): RunSample[] {
+    if (this.stopped) return this.samples;
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.sample();
+    return this.samples;
+  }
 }

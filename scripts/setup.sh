@@ -14,6 +14,9 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v psql >/dev/null || missing+=(postgresql-client)
+# The report's browser test (test/report-browser.test.ts) drives Debian's chromium through
+# playwright-core; never a browser downloaded by playwright.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

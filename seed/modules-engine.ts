@@ -9,12 +9,13 @@ import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Interrupted } from '../lib/interrupt.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
+import { runMetrics } from '../lib/run-metrics.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
-import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
-import {
-  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
-  type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
-} from './postgres-sink.ts';
+import type { EventHandler, ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
+import { planSteps } from './batch-planner.ts';
+import { CopyArena } from './copy-text.ts';
+import { NotInSchemaError, OperationError, type EncodedOp, type ModuleBatch, type RowCounts } from './module-ops.ts';
+import { ModuleSeedError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, type ProgressRow } from './postgres-sink.ts';
 
 export interface SeedModulesOptions {
   /** Folder of event dumps. */
@@ -29,6 +30,9 @@ export interface SeedModulesOptions {
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  /** `--schema MODE`: whether ferry creates every module's schema or seeds into existing ones
+   * (overrides each module's schemaMode). */
+  schemaMode?: SchemaMode;
   /** Events per batch (one transaction per batch per module). */
   batchSize?: number;
   /** Modules written at the same time. */
@@ -120,6 +124,7 @@ class ModuleRun {
 
   constructor(readonly sink: PostgresModuleSink) {
     this.events = new Progress({ label: sink.module.name, unit: 'events', quiet: true });
+    runMetrics.inFlight('module', sink.module.name, () => this.queued);
   }
 
   /** An empty COPY buffer, reusing those of committed batches (a batch's buffer grows to its size once). */
@@ -170,7 +175,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   const started = performance.now();
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
     serverUrl: options.serverUrl, configDir: options.configDir, createDatabase: Boolean(options.createDatabases),
-    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, wait: options.wait, log, signal: options.signal,
+    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, schemaMode: options.schemaMode, wait: options.wait, log, signal: options.signal,
   }));
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const runs = sinks.map((s) => new ModuleRun(s));
@@ -187,6 +192,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
         { module: s.module, file: s.file, record: s.record, eventId: s.eventId, eventType: s.eventType });
     }
     skipped.push(s);
+    runMetrics.add('module', s.module, { errors: 1 });
     log(`ferry: skipped event ${s.eventId} (${s.eventType}, ${s.file} record ${s.record}) in module ${s.module}: ${s.message}`);
   };
 
@@ -382,6 +388,12 @@ function handle(
     ops.length = before;
     opRecords.length = before;
     arena.truncate(mark);
+    if (err instanceof NotInSchemaError && sink.schemaMode === 'existing') {
+      // Not a bad event but a schema that does not match the handlers: no --max-errors skips it.
+      throw new ModuleSeedError(
+        `${sink.describe()}: the ${event.type} handler (event ${event.id}, ${file} record ${record}) writes what the existing schema lacks: ${err.message}; add it with the module's own migrations (schemaMode 'existing': ferry creates no tables or columns)`,
+        { module: sink.module.name, file, record, eventId: event.id, eventType: event.type });
+    }
     const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
     noteSkip({
       module: sink.module.name, eventId: event.id, eventType: event.type, file,
@@ -397,6 +409,7 @@ async function write(
 ): Promise<void> {
   const { sink } = run;
   const t0 = performance.now();
+  const rowsBefore = run.rowsTotal;
   let lostAt: number | undefined;
   let delay = 100;
   for (;;) {
@@ -450,8 +463,13 @@ async function write(
     }
   }
   run.batches++;
-  run.latencies.add(performance.now() - t0);
+  const ms = performance.now() - t0;
+  run.latencies.add(ms);
   run.events.add(pending.batch.events);
+  // Every module goes through every event: the step's total is the input's, not the modules' sum.
+  runMetrics.add('module', sink.module.name, { events: pending.batch.events }, { total: false });
+  runMetrics.add('module', sink.module.name, { rows: run.rowsTotal - rowsBefore, batches: 1 });
+  runMetrics.observe('batch', 'module', sink.module.name, ms);
   run.recycle(pending.arena);
 }
 

@@ -12,6 +12,7 @@ import { UserError } from '../lib/errors.ts';
 import { Interrupted } from '../lib/interrupt.ts';
 import { FolderLock } from '../lib/run-lock.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
+import { runMetrics } from '../lib/run-metrics.ts';
 import { redact } from '../lib/redact.ts';
 import { CheckpointFile } from './checkpoint-file.ts';
 import { eventBlocks, listEventDumps, parseShard, type EventBlock } from './event-batches.ts';
@@ -182,6 +183,7 @@ class RabbitmqSeeder {
       else await checkExchange(this.sink.openChannel, o.exchange);
 
       this.progress = new SeedProgress({ label: `seed rabbitmq → ${o.exchange}`, unit: 'events', total, quiet: o.quiet }, () => this.liveState());
+      runMetrics.inFlight('exchange', o.exchange, () => this.published - this.durable);
       if (!this.checkpoint.complete) {
         await this.save();
         await this.publishAll(eventBlocks(o.in, { resumeFrom: this.startPositions, includeBlock, recursive: o.recursive }));
@@ -398,6 +400,7 @@ class RabbitmqSeeder {
         const event = entry.events[i];
         if (this.options.unroutable === 'skip') {
           this.unroutableCount++;
+          runMetrics.add('exchange', this.options.exchange, { errors: 1 });
           this.unroutableTypes.set(event.type, (this.unroutableTypes.get(event.type) ?? 0) + 1);
           this.markDone(entry, i);
         } else {
@@ -412,6 +415,7 @@ class RabbitmqSeeder {
     if (current && outcome.status.length && !outcome.error) {
       this.latencies.add(outcome.latencyMs);
       this.lastLatencyMs = outcome.latencyMs;
+      runMetrics.observe('confirm', 'exchange', this.options.exchange, outcome.latencyMs);
     }
     if (nacked.length) {
       if (++entry.nackAttempts > this.options.nackRetries) {
@@ -439,6 +443,7 @@ class RabbitmqSeeder {
       this.confirmed += entry.messages.length;
       for (const e of entry.events) this.types.set(e.type, (this.types.get(e.type) ?? 0) + 1);
       this.progress.add(entry.messages.length, entry.bytes);
+      runMetrics.add('exchange', this.options.exchange, { events: entry.messages.length, bytes: entry.bytes, batches: 1 });
       moved = true;
     }
     if (moved) {
@@ -562,6 +567,8 @@ class RabbitmqSeeder {
     const o = this.options;
     const lat = this.latencies.percentiles();
     const round = (n: number) => Math.round(n * 10) / 10;
+    // To the millisecond, and the rates over that same figure (a report shows both).
+    const seconds = Math.round(p.seconds * 1000) / 1000;
     return {
       command: 'seed rabbitmq',
       broker,
@@ -572,9 +579,9 @@ class RabbitmqSeeder {
       complete: this.checkpoint.complete,
       events: p.count,
       bytes: p.bytes,
-      seconds: round(p.seconds),
-      eventsPerSecond: Math.round(p.perSecond),
-      mbPerSecond: round(p.mbPerSecond),
+      seconds,
+      eventsPerSecond: Math.round(p.count / Math.max(seconds, 1e-3)),
+      mbPerSecond: round(p.bytes / 1e6 / Math.max(seconds, 1e-3)),
       types: Object.fromEntries([...this.types].sort()),
       files: Object.entries(this.checkpoint.files).map(([file, f]) => ({ file, records: f.records, from: this.startPositions.get(file) ?? 0, next: f.next })),
       confirmLatencyMs: { p50: round(lat.p50), p95: round(lat.p95), p99: round(lat.p99), max: round(lat.max), batches: lat.count },
@@ -649,7 +656,7 @@ function sleep(ms: number): Promise<void> {
 /** Per-type counts and the rest of a summary as lines for stderr. */
 export function summaryLines(s: SeedRabbitmqSummary): string[] {
   const lines = [
-    `seed rabbitmq: ${s.events} events (${(s.bytes / 1e6).toFixed(1)} MB) to exchange ${s.exchange} at ${s.broker} in ${s.seconds} s: ${s.eventsPerSecond} events/s, ${s.mbPerSecond} MB/s`,
+    `seed rabbitmq: ${s.events} events (${(s.bytes / 1e6).toFixed(1)} MB) to exchange ${s.exchange} at ${s.broker} in ${s.seconds.toFixed(1)} s: ${s.eventsPerSecond} events/s, ${s.mbPerSecond} MB/s`,
     `confirm latency per batch of ${s.batchSize}: p50 ${s.confirmLatencyMs.p50} ms, p95 ${s.confirmLatencyMs.p95} ms, p99 ${s.confirmLatencyMs.p99} ms, max ${s.confirmLatencyMs.max} ms (window ${s.window})`,
   ];
   for (const [type, n] of Object.entries(s.types)) lines.push(`  ${type}: ${n}`);

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import sql from 'mssql';
 import { TYPES as TEDIOUS_TYPES } from 'tedious';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTableSchema, type SourceColumn } from '../extract/row-schema.ts';
 import {
   MSSQL_TYPE_KINDS,
@@ -39,13 +39,25 @@ describe('mssql source: generated T-SQL', () => {
     expect(bracket("x'; DROP TABLE y; --")).toBe("[x'; DROP TABLE y; --]");
   });
 
-  it('builds a single-column keyset chunk: TOP, typed key parameter, key order', () => {
+  it('builds a single-column keyset chunk: TOP, typed key parameter, key order, the key read from the row itself', () => {
     const q = mssqlChunkSql({ info: info(['Id']), after: ['41'], limit: 50_000 }, ['int']);
-    expect(q.text).toBe(
-      'SELECT TOP (50000) [Id], CONVERT(nvarchar(max), [Id]) FROM [dbo].[Order]]Lines] WHERE [Id] > CAST(@a0 AS int) ORDER BY [Id]',
-    );
+    expect(q.text).toBe('SELECT TOP (50000) [Id] FROM [dbo].[Order]]Lines] WHERE [Id] > CAST(@a0 AS int) ORDER BY [Id]');
     expect(q.params).toEqual([['a0', '41']]);
-    expect(q.keyIndexes).toEqual([1]);
+    expect(q.keyIndexes).toEqual([0]);
+    expect(q.keyFormats[0](42)).toBe('42');
+  });
+
+  it('reads a key column that is left out or --cast as the server\'s text in an extra column', () => {
+    const cols = [
+      { name: 'Code', sqlType: 'nvarchar(20) (cast)', nullable: true, ordinal: 1, kind: 'string' as const, selectExpr: 'UPPER([Code])' },
+      { name: 'Price', sqlType: 'money', nullable: false, ordinal: 2, kind: 'decimal' as const, selectExpr: 'CONVERT(varchar(32), [Price], 2)' },
+    ];
+    const q = mssqlChunkSql({ info: info(['Code', 'Price', 'Gone'], cols), limit: 10 }, ['nvarchar(20)', 'money', 'datetime2(3)']);
+    expect(q.text).toBe(
+      'SELECT TOP (10) UPPER([Code]), CONVERT(varchar(32), [Price], 2), CONVERT(nvarchar(max), [Code]), CONVERT(nvarchar(40), [Gone], 126) FROM [dbo].[Order]]Lines] ORDER BY [Code], [Price], [Gone]',
+    );
+    // Money is selected as its exact text (style 2), which is also its key text.
+    expect(q.keyIndexes).toEqual([2, 1, 3]);
   });
 
   it('builds a composite keyset condition without row constructors, and a part end bound', () => {
@@ -59,7 +71,7 @@ describe('mssql source: generated T-SQL', () => {
       ['uniqueidentifier', 'smallint'],
     );
     expect(q.text).toBe(
-      'SELECT TOP (1000) [Order Id], [Line]]No], [At], CONVERT(nvarchar(max), [Order Id]), CONVERT(nvarchar(max), [Line]]No]) FROM [dbo].[Order]]Lines] ' +
+      'SELECT TOP (1000) [Order Id], [Line]]No], [At] FROM [dbo].[Order]]Lines] ' +
         'WHERE (([Order Id] > CAST(@a0 AS uniqueidentifier)) OR ([Order Id] = CAST(@a0 AS uniqueidentifier) AND [Line]]No] > CAST(@a1 AS smallint))) ' +
         'AND NOT (([Order Id] > CAST(@u0 AS uniqueidentifier)) OR ([Order Id] = CAST(@u0 AS uniqueidentifier) AND [Line]]No] > CAST(@u1 AS smallint))) ' +
         'ORDER BY [Order Id], [Line]]No]',
@@ -74,8 +86,7 @@ describe('mssql source: generated T-SQL', () => {
       { name: 'Hash', sqlType: 'binary(16)', nullable: false, ordinal: 3, kind: 'bytes' as const },
     ];
     const q = mssqlChunkSql({ info: info(['At', 'Hash'], cols), after: ['2024-01-01T00:00:00.1234567', '0x00FF'], limit: 10 }, ['datetime2(7)', 'binary(16)']);
-    expect(q.text).toContain('DATEPART(TZOFFSET, [Seen])');
-    expect(q.text).toContain('CONVERT(nvarchar(40), [At], 126), CONVERT(nvarchar(max), [Hash], 1)');
+    expect(q.text).toContain('SELECT TOP (10) [At], [Seen], [Hash], DATEPART(TZOFFSET, [Seen]) FROM');
     expect(q.text).toContain('[At] > CONVERT(datetime2(7), @a0, 126)');
     expect(q.text).toContain('[Hash] > CONVERT(binary(16), @a1, 1)');
     expect(q.offsetIndexes).toEqual([-1, 3, -1]);
@@ -88,10 +99,16 @@ describe('mssql source: generated T-SQL', () => {
     ];
     const q = mssqlChunkSql({ info: info(['Score', 'Weight'], cols), after: ['1.0000000000000002E+000', '3.40282347E+38'], limit: 100 }, ['float', 'real']);
     expect(q.text).toBe(
-      'SELECT TOP (100) [Score], [Weight], CONVERT(nvarchar(40), [Score], 3), CONVERT(nvarchar(40), [Weight], 3) FROM [dbo].[Order]]Lines] ' +
+      'SELECT TOP (100) [Score], [Weight] FROM [dbo].[Order]]Lines] ' +
         'WHERE (([Score] > CAST(@a0 AS float)) OR ([Score] = CAST(@a0 AS float) AND [Weight] > CAST(@a1 AS real))) ORDER BY [Score], [Weight]',
     );
-    expect(q.text).not.toMatch(/CONVERT\(nvarchar\(max\), \[(Score|Weight)\]\)/);
+    // From the row's values: 17 and 9 significant digits, which turn back into the same float/real.
+    const third = 1 / 3;
+    expect(q.keyFormats[0](third)).toBe('0.33333333333333331');
+    expect(Number(q.keyFormats[0](third))).toBe(third);
+    const real = Math.fround(0.1);
+    expect(q.keyFormats[1](real)).toBe('0.100000001');
+    expect(Math.fround(Number(q.keyFormats[1](real)))).toBe(real);
     // Part bounds travel the same way.
     expect(mssqlSplitSql(table, ['Score'], ['float'])).toContain('SELECT bucket, CONVERT(nvarchar(40), [Score], 3) FROM r');
   });
@@ -245,7 +262,8 @@ describe('mssql source: connection settings and transient errors', () => {
   it('reports an unreachable SQL Server in one line without the password', async () => {
     const r = await runFerry(['extract', '--from', 'mssql://sa:Sup3r-S3cret@127.0.0.1:1/legacy?encrypt=false', '--out', await tempDir('ferry-mssql-')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^ferry: cannot connect to SQL Server at 127\.0\.0\.1:1\/legacy: /);
+    expect(r.stderr).toMatch(/^ferry: cannot connect to SQL Server at 127\.0\.0\.1:1\/legacy: nothing accepted a TCP connection at 127\.0\.0\.1:1: check that SQL Server runs there and listens on TCP .*\n$/);
+    expect(r.stderr.split('\n')).toHaveLength(2);
     expect(r.stderr).not.toContain('Sup3r-S3cret');
   });
 });
@@ -255,51 +273,143 @@ const skipReason = MSSQL_URL ? '' : ' (SKIPPED: FERRY_MSSQL_URL is not set; set 
 if (!MSSQL_URL) process.stderr.write(`extract-mssql.test.ts: SQL Server integration suite skipped: FERRY_MSSQL_URL is not set\n`);
 
 describe.skipIf(!MSSQL_URL)(`mssql source against a real SQL Server${skipReason}`, () => {
-  it('dumps every SQL Server type exactly, NULLs as NULL, composite and GUID keys in parts', async () => {
-    const pool = await new sql.ConnectionPool(MSSQL_URL!.replace(/^mssql:/, 'mssql:')).connect().catch(async () => {
-      const u = new URL(MSSQL_URL!);
-      return new sql.ConnectionPool({ server: u.hostname, port: Number(u.port || 1433), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1), options: { encrypt: true, trustServerCertificate: true } }).connect();
-    });
-    const schema = `ferry_${Date.now().toString(36)}`;
-    try {
-      await pool.request().batch(`CREATE SCHEMA ${schema}`);
-      await pool.request().batch(`
-        CREATE TABLE ${schema}.[Every]]Type] (
-          id int NOT NULL PRIMARY KEY, c_bit bit, c_tiny tinyint, c_small smallint, c_int int, c_big bigint,
-          c_dec decimal(38,10), c_num numeric(5,0), c_money money, c_smallmoney smallmoney, c_float float, c_real real,
-          c_date date, c_time time(7), c_dt datetime, c_dt2 datetime2(7), c_sdt smalldatetime, c_dto datetimeoffset(7),
-          c_char char(5), c_varchar varchar(20), c_nchar nchar(5), c_nvarchar nvarchar(max), c_text text, c_ntext ntext,
-          c_binary binary(4), c_varbinary varbinary(max), c_image image, c_guid uniqueidentifier, c_xml xml, c_rv rowversion);
-        INSERT INTO ${schema}.[Every]]Type] (id, c_bit, c_tiny, c_small, c_int, c_big, c_dec, c_num, c_money, c_smallmoney, c_float, c_real,
-          c_date, c_time, c_dt, c_dt2, c_sdt, c_dto, c_char, c_varchar, c_nchar, c_nvarchar, c_text, c_ntext, c_binary, c_varbinary, c_image, c_guid, c_xml)
-        VALUES (1, 1, 255, -32768, 2147483647, -9223372036854775808, 1234567890123456789012345678.0123456789, 99999, 922337203685477.5807, -214748.3648,
-          0.1, 1.5, '0001-01-01', '23:59:59.9999999', '2024-03-01 12:34:56.997', '2024-03-01 12:34:56.1234567', '2024-03-01 12:35:00',
-          '2024-03-01 12:34:56.1234567 +05:30', 'ab', 'varchar', N'ñö', N'Hyvää päivää 👋', 'text', N'ntext', 0x00FF00AA, 0x01, 0x02,
-          '6F9619FF-8B86-D011-B42D-00C04FC964FF', '<a x="1">x</a>');
-        INSERT INTO ${schema}.[Every]]Type] (id) VALUES (2);
-        CREATE TABLE ${schema}.lines (g uniqueidentifier NOT NULL, n int NOT NULL, v nvarchar(20), PRIMARY KEY (g, n));
-        INSERT INTO ${schema}.lines SELECT NEWID(), x.n, CONCAT(N'v', x.n) FROM (SELECT TOP (500) ROW_NUMBER() OVER (ORDER BY (SELECT 1)) AS n FROM sys.all_objects) x;`);
-      const out = await tempDir('ferry-mssql-it-');
-      const r = await runFerry(['extract', '--from', MSSQL_URL!, '--tables', `${schema}.*`, '--out', out, '--schemas-out', out, '--parts', '3', '--chunk-rows', '77', '--json']);
-      expect(r.code, r.stderr).toBe(0);
-      const rows = await readPlain(path.join(out, `${schema}.Every]Type.pb.gz`));
-      expect(rows[0]).toMatchObject({
-        id: 1, c_bit: true, c_tiny: 255, c_small: -32768, c_int: 2147483647, c_big: '-9223372036854775808',
-        c_dec: '1234567890123456789012345678.0123456789', c_num: '99999', c_money: '922337203685477.5807', c_smallmoney: '-214748.3648',
-        c_float: 0.1, c_real: 1.5, c_date: '0001-01-01', c_time: '23:59:59.9999999',
-        c_dt2: { seconds: '1709296496', nanos: 123456700 }, c_sdt: { seconds: '1709296500', nanos: 0 },
-        c_dto: { seconds: String(1709296496 - 5.5 * 3600), nanos: 123456700 }, c_dto_offset_minutes: 330,
-        c_char: 'ab   ', c_varchar: 'varchar', c_nchar: 'ñö   ', c_nvarchar: 'Hyvää päivää 👋', c_text: 'text', c_ntext: 'ntext',
-        c_binary: 'AP8Aqg==', c_varbinary: 'AQ==', c_image: 'Ag==', c_guid: '6f9619ff-8b86-d011-b42d-00c04fc964ff', c_xml: '<a x="1">x</a>',
-      });
-      expect(Object.entries(rows[1]).filter(([k, v]) => k !== 'id' && k !== 'c_rv' && v !== null)).toEqual([]);
-      const lines = [];
-      for (const part of ['part-0001', 'part-0002', 'part-0003']) lines.push(...(await readPlain(path.join(out, `${schema}.lines.${part}.pb.gz`))));
-      const db = (await pool.request().query(`SELECT LOWER(CONVERT(char(36), g)) AS g, n, v FROM ${schema}.lines ORDER BY g, n`)).recordset;
-      expect(lines).toEqual(db);
-    } finally {
-      await pool.request().batch(`DROP TABLE IF EXISTS ${schema}.[Every]]Type]; DROP TABLE IF EXISTS ${schema}.lines; DROP SCHEMA IF EXISTS ${schema};`).catch(() => undefined);
-      await pool.close();
+  let pool: sql.ConnectionPool;
+  const schema = `ferry_${Date.now().toString(36)}`;
+  const created: string[] = [];
+
+  beforeAll(async () => {
+    // The suite's own connection: the URL as ferry reads it, but allowed to write (no read-only intent).
+    const config = mssqlConfig({ url: MSSQL_URL!, connections: 2, sourceTimezone: 'UTC', statementTimeoutMs: 120_000, connectTimeoutMs: 15_000 });
+    pool = await new sql.ConnectionPool({ ...config, options: { ...config.options, readOnlyIntent: false } }).connect();
+    await pool.request().batch(`CREATE SCHEMA ${schema}`);
+  });
+  afterAll(async () => {
+    if (!pool) return;
+    for (const t of created.reverse()) await pool.request().batch(`DROP TABLE IF EXISTS ${schema}.${t}`).catch(() => undefined);
+    await pool.request().batch(`DROP SCHEMA IF EXISTS ${schema}`).catch(() => undefined);
+    await pool.close();
+  });
+
+  async function createTable(name: string, sqlText: string): Promise<void> {
+    created.push(name);
+    await pool.request().batch(sqlText);
+  }
+
+  /** Runs ferry extract with --json; returns the exit, stderr and, on success, every row of each table (its part files in order). */
+  async function extract(tables: string, ...flags: string[]) {
+    const out = await tempDir('ferry-mssql-it-');
+    const r = await runFerry(['extract', '--from', MSSQL_URL!, '--tables', tables, '--out', out, '--schemas-out', out, '--json', ...flags]);
+    const rows = new Map<string, Array<Record<string, unknown>>>();
+    if (r.code === 0) {
+      for (const t of JSON.parse(r.stdout).tables as Array<{ table: string; files: string[] }>) {
+        const all = [];
+        for (const f of t.files) all.push(...(await readPlain(path.join(out, f))));
+        rows.set(t.table, all);
+      }
     }
+    return { ...r, rows, out };
+  }
+
+  it('dumps every SQL Server type exactly, NULLs as NULL; a 2-row table with --parts 3 is read from all its part files', async () => {
+    await createTable('EveryType', `
+      CREATE TABLE ${schema}.EveryType (
+        id int NOT NULL PRIMARY KEY, c_bit bit, c_tiny tinyint, c_small smallint, c_int int, c_big bigint,
+        c_dec decimal(38,10), c_num numeric(5,0), c_money money, c_smallmoney smallmoney, c_float float, c_real real,
+        c_date date, c_time time(7), c_dt datetime, c_dt2 datetime2(7), c_sdt smalldatetime, c_dto datetimeoffset(7),
+        c_char char(5), c_varchar varchar(20), c_nchar nchar(5), c_nvarchar nvarchar(max), c_text text, c_ntext ntext,
+        c_binary binary(4), c_varbinary varbinary(max), c_image image, c_guid uniqueidentifier, c_xml xml, c_rv rowversion);
+      INSERT INTO ${schema}.EveryType (id, c_bit, c_tiny, c_small, c_int, c_big, c_dec, c_num, c_money, c_smallmoney, c_float, c_real,
+        c_date, c_time, c_dt, c_dt2, c_sdt, c_dto, c_char, c_varchar, c_nchar, c_nvarchar, c_text, c_ntext, c_binary, c_varbinary, c_image, c_guid, c_xml)
+      VALUES (1, 1, 255, -32768, 2147483647, -9223372036854775808, 1234567890123456789012345678.0123456789, 99999, 922337203685477.5807, -214748.3648,
+        0.1, 1.5, '0001-01-01', '23:59:59.9999999', '2024-03-01 12:34:56.997', '2024-03-01 12:34:56.1234567', '2024-03-01 12:35:00',
+        '2024-03-01 12:34:56.1234567 +05:30', 'ab', 'varchar', N'ñö', N'Hyvää päivää 👋', 'text', N'ntext', 0x00FF00AA, 0x01, 0x02,
+        '6F9619FF-8B86-D011-B42D-00C04FC964FF', '<a x="1">x</a>');
+      INSERT INTO ${schema}.EveryType (id) VALUES (2);`);
+    const r = await extract(`${schema}.EveryType`, '--parts', '3', '--chunk-rows', '1');
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.rows.get(`${schema}.EveryType`)!;
+    expect(rows.map((row) => row.id)).toEqual([1, 2]);
+    expect(rows[0]).toMatchObject({
+      id: 1, c_bit: true, c_tiny: 255, c_small: -32768, c_int: 2147483647, c_big: '-9223372036854775808',
+      c_dec: '1234567890123456789012345678.0123456789', c_num: '99999', c_money: '922337203685477.5807', c_smallmoney: '-214748.3648',
+      c_float: 0.1, c_real: 1.5, c_date: '0001-01-01', c_time: '23:59:59.9999999',
+      c_dt: { seconds: '1709296496', nanos: 997_000_000 },
+      c_dt2: { seconds: '1709296496', nanos: 123456700 }, c_sdt: { seconds: '1709296500', nanos: 0 },
+      c_dto: { seconds: String(1709296496 - 5.5 * 3600), nanos: 123456700 }, c_dto_offset_minutes: 330,
+      c_char: 'ab   ', c_varchar: 'varchar', c_nchar: 'ñö   ', c_nvarchar: 'Hyvää päivää 👋', c_text: 'text', c_ntext: 'ntext',
+      c_binary: 'AP8Aqg==', c_varbinary: 'AQ==', c_image: 'Ag==', c_guid: '6f9619ff-8b86-d011-b42d-00c04fc964ff', c_xml: '<a x="1">x</a>',
+    });
+    expect(Object.entries(rows[1]).filter(([k, v]) => k !== 'id' && k !== 'c_rv' && v !== null)).toEqual([]);
+  });
+
+  it('pages composite GUID keys in parts, every row once, in SQL Server\'s order', async () => {
+    await createTable('lines', `
+      CREATE TABLE ${schema}.lines (g uniqueidentifier NOT NULL, n int NOT NULL, v nvarchar(20), PRIMARY KEY (g, n));
+      INSERT INTO ${schema}.lines SELECT NEWID(), x.n, CONCAT(N'v', x.n) FROM (SELECT TOP (500) ROW_NUMBER() OVER (ORDER BY (SELECT 1)) AS n FROM sys.all_objects) x;`);
+    const r = await extract(`${schema}.lines`, '--parts', '3', '--chunk-rows', '77');
+    expect(r.code, r.stderr).toBe(0);
+    const db = (await pool.request().query(`SELECT LOWER(CONVERT(char(36), g)) AS g, n, v FROM ${schema}.lines ORDER BY g, n`)).recordset;
+    expect(r.rows.get(`${schema}.lines`)).toEqual(db);
+  });
+
+  it('pages keys of every pageable type exactly (money, float, real, datetime, datetime2, datetimeoffset, time, binary, case-insensitive text), 7 rows a chunk', async () => {
+    const types = ['money', 'float', 'real', 'datetime', 'datetime2(7)', 'datetimeoffset(7)', 'time(7)', 'varbinary(16)', 'nvarchar(20) COLLATE Latin1_General_CI_AS', 'decimal(12,4)', 'bigint'];
+    // 60 distinct values per type, close together (sub-cent money, a few ulps of float, 100 ns ticks, 1/300 s datetimes,
+    // text whose case-insensitive order differs from its binary order, offsets that interleave the instants).
+    const value = (type: string) => {
+      const t = type.replace(/\(.*$/, '').split(' ')[0];
+      switch (t) {
+        case 'money': return `CAST(1.2345 + n / 10000.0 AS money)`;
+        case 'decimal': return `CAST(1.2345 + n / 10000.0 AS decimal(12,4))`;
+        case 'float': return `CAST(1.0 AS float) / 3 + n * 1e-15`;
+        case 'real': return `CAST(CAST(1.0 AS float) / 3 + n * 1e-7 AS real)`;
+        case 'datetime': return `DATEADD(millisecond, n * 10, CAST('2024-03-01T12:34:56.997' AS datetime))`;
+        case 'datetime2': return `DATEADD(nanosecond, n * 100, CAST('2024-03-01T12:34:56.1234567' AS datetime2(7)))`;
+        case 'datetimeoffset': return `TODATETIMEOFFSET(DATEADD(nanosecond, n * 100, CAST('2024-03-01T12:34:56.1234567' AS datetime2(7))), CASE WHEN n % 2 = 0 THEN '+05:30' ELSE '-03:00' END)`;
+        case 'time': return `DATEADD(nanosecond, n * 100, CAST('23:59:50.0000001' AS time(7)))`;
+        case 'varbinary': return `CAST(n AS varbinary(16))`;
+        case 'nvarchar': return `CONCAT(CASE WHEN n % 2 = 0 THEN N'a' ELSE N'B' END, RIGHT(CONCAT(N'000', n), 3))`;
+        default: return `CAST(n AS bigint) * 100000000000 - 3000000000000`;
+      }
+    };
+    for (const [i, type] of types.entries()) {
+      const name = `k${i}`;
+      await createTable(name, `
+        CREATE TABLE ${schema}.${name} (k ${type} NOT NULL PRIMARY KEY, n int NOT NULL);
+        INSERT INTO ${schema}.${name} SELECT DISTINCT ${value(type)}, n FROM (SELECT TOP (60) ROW_NUMBER() OVER (ORDER BY (SELECT 1)) AS n FROM sys.all_objects) x;`);
+    }
+    const r = await extract(`${schema}.k*`, '--chunk-rows', '7', '--parts', '2');
+    expect(r.code, r.stderr).toBe(0);
+    for (const [i, type] of types.entries()) {
+      const db = (await pool.request().query(`SELECT n FROM ${schema}.k${i} ORDER BY k`)).recordset.map((row: { n: number }) => row.n);
+      expect(r.rows.get(`${schema}.k${i}`)!.map((row) => row.n), type).toEqual(db);
+    }
+  });
+
+  it('quotes names holding ] (brackets doubled) in tables, columns and keys', async () => {
+    await createTable('[Order]]Lines]', `
+      CREATE TABLE ${schema}.[Order]]Lines] ([Line]]No] int NOT NULL PRIMARY KEY, [Note [x]]] nvarchar(10));
+      INSERT INTO ${schema}.[Order]]Lines] VALUES (1, N'a'), (2, NULL), (3, N'c');`);
+    const r = await extract(`${schema}.Order]Lines`, '--chunk-rows', '2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.rows.get(`${schema}.Order]Lines`)).toEqual([{ Line_No: 1, Note__x_: 'a' }, { Line_No: 2, Note__x_: null }, { Line_No: 3, Note__x_: 'c' }]);
+  });
+
+  it('refuses a datetime2 of 0001-01-01 read in Europe/Helsinki with table, column and key', async () => {
+    await createTable('early', `
+      CREATE TABLE ${schema}.early (id int NOT NULL PRIMARY KEY, at datetime2(7));
+      INSERT INTO ${schema}.early VALUES (1, '2024-01-01'), (2, '0001-01-01');`);
+    const r = await extract(`${schema}.early`, '--source-timezone', 'Europe/Helsinki');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^ferry: ${schema}\\.early: column at, row with key \\(2\\): timestamp 0001-01-01 00:00:00\\.0000000 read in Europe/Helsinki is before 0001-01-01T00:00:00Z in UTC, .*--cast.*\\n$`));
+  });
+
+  it('says what to do about a wrong password, in one line', async () => {
+    const u = new URL(MSSQL_URL!);
+    u.password = 'surely-not-the-password-1';
+    const r = await runFerry(['extract', '--from', u.toString(), '--out', await tempDir('ferry-mssql-')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ferry: cannot connect to SQL Server at .*: login failed for user '.*' \(SQL Server error 18456\): the password is wrong, the login is disabled .*\n$/);
+    expect(r.stderr).not.toContain('surely-not-the-password-1');
   });
 });

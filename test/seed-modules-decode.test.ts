@@ -7,7 +7,7 @@ import { DumpReader, DumpWriter, eventSchema, makeEnvelope, parseProto, readEnve
 import { unframe } from '../dumps/framing.ts';
 import { decodeEnvelope, eventBlocks } from '../seed/event-batches.ts';
 import { flatDecoder, flatPlain } from '../seed/modules-engine.ts';
-import { timestampText } from '../seed/postgres-sink.ts';
+import { timestampText } from '../seed/copy-text.ts';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { tempDir } from './helpers.ts';
 

@@ -2,7 +2,9 @@
 // one. The case here is the one the demo's news feed hit at quarter scale (2 of 8,302 "joined" items
 // survived their member's deletion): an insert with a new column set that joins an earlier run.
 import { describe, expect, it } from 'vitest';
-import { CopyArena, planSteps, type EncodedOp } from '../seed/postgres-sink.ts';
+import { planSteps } from '../seed/batch-planner.ts';
+import { CopyArena } from '../seed/copy-text.ts';
+import type { EncodedOp } from '../seed/module-ops.ts';
 
 const uuid = { name: 'actor_id', type: 'uuid', kind: 'text', quoted: 'actor_id', normalize: (t: string) => t.toLowerCase() } as const;
 const kindColumn = { name: 'kind', type: 'text', kind: 'text', quoted: 'kind', normalize: (t: string) => t } as const;

@@ -138,7 +138,9 @@ describe('ferry seed rabbitmq, at least once', () => {
     });
 
     it('broker blocks publishing (memory alarm) mid-run: ferry waits, says why, and goes on when unblocked', async () => {
-      const s = await seedSetup(server.url, 20_000);
+      // Enough events that the run is still publishing when the alarm is raised: rabbitmqctl alone
+      // takes seconds to start on a loaded machine, while 20,000 events took under two.
+      const s = await seedSetup(server.url, 100_000);
       const run = startFerry([...s.args.filter((a) => a !== '--quiet'), '--json']);
       await confirmedAtLeast(s.checkpoint, 2_000);
       await rabbitmqctl(server, ['set_vm_memory_high_watermark', '0']);
@@ -150,14 +152,14 @@ describe('ferry seed rabbitmq, at least once', () => {
         // Longer than the 5 s between progress lines, so one is printed while blocked.
         await new Promise((r) => setTimeout(r, 5_500));
         expect(await confirmedAtLeast(s.checkpoint, 0)).toBe(before);
-        expect(before).toBeLessThan(20_000);
+        expect(before).toBeLessThan(100_000);
       } finally {
         await rabbitmqctl(server, ['set_vm_memory_high_watermark', '0.6']);
       }
       const result = await run.done;
       expect(result.code).toBe(0);
       expect(result.stderr).toMatch(/broker blocked publishing: /);
-      expect(JSON.parse(result.stdout)).toMatchObject({ events: 20_000, complete: true, reconnects: 0 });
+      expect(JSON.parse(result.stdout)).toMatchObject({ events: 100_000, complete: true, reconnects: 0 });
       const messages = await drainQueue(server.url, s.queue);
       expectAtLeastOnce(messages.map((m) => m.properties.messageId), s.ids);
     });

@@ -24,6 +24,8 @@ export interface PipelineOptions {
   /** Skip seeding RabbitMQ (e.g. a benchmark of the database path only). */
   skipRabbitmq?: boolean;
   log?: (line: string) => void;
+  /** Each ferry step serves live Prometheus metrics on this 127.0.0.1 port while it runs (--metrics-port). */
+  metricsPort?: number;
 }
 
 export type StepName = 'generate' | 'extract' | 'transform' | 'seed modules' | 'seed rabbitmq';
@@ -53,6 +55,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const steps: PipelineResult['steps'] = [];
   const run = async (name: StepName, args: string[], script?: string) => {
     log(`── ${name}`);
+    // The steps run one after another: each in turn serves the same port.
+    if (!script && options.metricsPort !== undefined) args = [...args, '--metrics-port', String(options.metricsPort)];
     const step = await runFerryStep<Record<string, unknown>>(name, args, { script, onStderr: (line) => log(`   ${line}`), cwd: EXAMPLE_DIR });
     steps.push({ ...step, name });
     await writeFile(path.join(options.workDir, `${name.replace(' ', '-')}.json`), JSON.stringify(step.summary, null, 2));

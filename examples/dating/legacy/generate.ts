@@ -12,6 +12,8 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UserError } from '../../../lib/errors.ts';
 import { Progress, formatSeconds, table } from '../../../lib/progress.ts';
+import { runMetrics } from '../../../lib/run-metrics.ts';
+import { StepRun } from '../../../lib/step-run.ts';
 import { describeUrl, redact } from '../../../lib/redact.ts';
 import { Population, SCALES, SCALE_SPECS, SEED, type ScaleName } from './population.ts';
 import { Corpus, ROW_GENERATORS, TABLES, countsOf, emptyFacts, type GenContext, type LegacyFacts, type LegacyTable, type TableDef } from './tables.ts';
@@ -172,7 +174,10 @@ export async function generateLegacy(options: GenerateOptions): Promise<LegacySt
     log(`creating schema "dbo" in database "${database}" on ${describeUrl(target).server}`);
     await main.query(`DROP SCHEMA IF EXISTS ${quoteIdent('dbo')} CASCADE`);
     await main.query(beforeLoad);
-    const counted = (n: number, bytes: number) => progress.add(n, bytes);
+    const counted = (n: number, bytes: number) => {
+      progress.add(n, bytes);
+      runMetrics.add('table', 'all', { rows: n, bytes });
+    };
     await Promise.all([main, second].map(async (client, lane) => {
       for (const def of lanes[lane]) {
         const t0 = performance.now();
@@ -226,7 +231,9 @@ async function main(argv: string[]): Promise<void> {
   if (!values.url) throw new UserError('no PostgreSQL URL: pass --url or set FERRY_PG_URL (npx ferry services start prints it)');
   const scale = values.scale ?? 'small';
   if (!isScale(scale)) throw new UserError(`unknown scale "${scale}": use one of ${SCALES.join(', ')}`);
-  const stats = await generateLegacy({ url: values.url, database: values.database, scale, progress: true, log: (line) => process.stderr.write(`${line}\n`) });
+  // Samples over time in the --json summary, like every ferry step's (the demo's report charts them).
+  const run = await StepRun.start('generate', { quiet: true }, ['rows', 'bytes']);
+  const stats = await run.finish(await generateLegacy({ url: values.url, database: values.database, scale, progress: true, log: (line) => process.stderr.write(`${line}\n`) }).finally(() => run.close()));
   if (values.json) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
     return;
