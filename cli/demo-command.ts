@@ -5,6 +5,8 @@ import { describeUrl } from '../lib/redact.ts';
 import { UserError } from '../lib/errors.ts';
 import { renderRunReport } from '../lib/html-report.ts';
 import { formatCount, table } from '../lib/progress.ts';
+import { interruptChildSteps } from '../lib/child-run.ts';
+import { INTERRUPTED_EXIT_CODE } from '../lib/interrupt.ts';
 import { describeStep, overviewRow } from '../lib/report-model.ts';
 import { metricsPortOption } from '../lib/step-run.ts';
 import { acquireServices } from '../services/services.ts';
@@ -25,7 +27,22 @@ export function registerDemo(program: Command): void {
     .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean; metricsPort?: number }) => {
       if (!isScale(opts.scale)) throw new UserError(`unknown scale "${opts.scale}": use tiny, small, quarter or fi`);
       const log = (line: string) => process.stderr.write(line + '\n');
-      const services = await acquireServices(log);
+      // Ctrl-C: the servers the demo started run detached (they outlive a terminal's SIGINT), so
+      // they are stopped here, after the running step has stopped; then exit 130.
+      const acquiring = acquireServices(log);
+      let stopping = false;
+      const onSigint = () => {
+        if (stopping) process.exit(INTERRUPTED_EXIT_CODE);
+        stopping = true;
+        log('\nferry: interrupted: stopping the demo and the servers it started (Ctrl-C again to quit at once)');
+        interruptChildSteps();
+        void acquiring.then((s) => s.release()).catch(() => undefined).finally(() => {
+          log(`ferry: interrupted: demo stopped; run "npx ferry ${process.argv.slice(2).join(' ')}" to start it again`);
+          process.exit(INTERRUPTED_EXIT_CODE);
+        });
+      };
+      process.on('SIGINT', onSigint);
+      const services = await acquiring;
       try {
         const pgUrl = services.env.FERRY_PG_URL;
         const amqpUrl = services.env.FERRY_AMQP_URL;
@@ -61,7 +78,13 @@ export function registerDemo(program: Command): void {
         }
         if (failed.length) throw new UserError(`${failed.length} of ${checks.length} checks failed (see ${reportFile})`);
       } finally {
-        await services.release();
+        if (!stopping) {
+          await services.release();
+          process.off('SIGINT', onSigint);
+        } else {
+          // The SIGINT handler releases the servers and exits.
+          await new Promise(() => undefined);
+        }
       }
     });
 }

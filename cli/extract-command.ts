@@ -4,6 +4,7 @@ import { EXTRACT_DEFAULTS } from '../extract/defaults.ts';
 import type { ExtractReporter } from '../extract/engine.ts';
 import type { TableSummary } from '../extract/manifest.ts';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { Progress, formatCount, table } from '../lib/progress.ts';
 import { redact } from '../lib/redact.ts';
 import { runMetrics } from '../lib/run-metrics.ts';
@@ -72,7 +73,7 @@ export function registerExtract(program: Command): void {
       const run = await StepRun.start('extract', flags, ['rows', 'bytes']);
       const board = new ProgressBoard(Boolean(flags.quiet));
       try {
-        const extracted = await runExtract({
+        const extracted = await interruptible((signal) => runExtract({
           from,
           fromLabel: flags.from ? '--from' : 'FERRY_EXTRACT_FROM',
           out: flags.out,
@@ -97,6 +98,10 @@ export function registerExtract(program: Command): void {
           retries: flags.retries,
           retryBaseMs: Number(process.env.FERRY_RETRY_BASE_MS ?? EXTRACT_DEFAULTS.retryBaseMs),
           reporter: board,
+          signal,
+        }), {
+          report: () => `${board.tablesDone} table(s) finished, ${formatCount(board.rowsWritten)} rows written this run; every finished chunk is checkpointed in ${flags.out}`,
+          continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
         });
         board.stop();
         const result = await run.finish(extracted);
@@ -131,6 +136,8 @@ class ProgressBoard implements ExtractReporter {
   private readonly active = new Map<string, Progress>();
   private readonly timer: NodeJS.Timeout;
   private readonly tty = Boolean(process.stderr.isTTY);
+  rowsWritten = 0;
+  tablesDone = 0;
 
   constructor(private readonly quiet: boolean) {
     this.timer = setInterval(() => this.render(), this.tty ? 250 : 5000);
@@ -144,11 +151,13 @@ class ProgressBoard implements ExtractReporter {
   }
 
   rows(name: string, rows: number, bytes: number): void {
+    this.rowsWritten += rows;
     this.active.get(name)?.add(rows, bytes);
     runMetrics.add('table', name, bytes ? { rows, bytes, batches: 1 } : { rows });
   }
 
   tableFinished(s: TableSummary): void {
+    this.tablesDone++;
     this.active.get(s.table)?.finish();
     this.active.delete(s.table);
     if (this.quiet) return;

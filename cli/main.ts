@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
 import { fsReason } from '../lib/output-dir.ts';
+import { INTERRUPTED_EXIT_CODE, Interrupted } from '../lib/interrupt.ts';
 import { ferryPackage } from '../lib/package-info.ts';
 import { redact, rememberProcessSecrets } from '../lib/redact.ts';
 import { registerDump } from './dump-command.ts';
@@ -45,6 +46,7 @@ function reportError(err: unknown): number {
   }
   const message = redact(err instanceof Error ? systemErrorLine(err) ?? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
   process.stderr.write(`ferry: ${message}\n`);
+  if (err instanceof Interrupted) return INTERRUPTED_EXIT_CODE;
   if (!(err instanceof UserError) && process.env.FERRY_DEBUG && err instanceof Error && err.stack) {
     process.stderr.write(redact(err.stack) + '\n');
   }

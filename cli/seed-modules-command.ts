@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { POSTGRES_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
 import type { SchemaMode } from '../api/module.ts';
 import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
@@ -13,6 +14,7 @@ interface SeedModulesFlags extends RunFlags {
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  wait?: boolean;
   schema?: SchemaMode;
   batchSize: number;
   concurrency: number;
@@ -36,6 +38,7 @@ export function registerSeedModules(seed: Command): void {
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
+    .option('--wait', 'when another run is seeding a module, wait for it instead of refusing to start')
     .option('--schema <mode>', "create: ferry creates each module's schema (the default); existing: seed into schemas the modules' own migrations made, run no DDL, drop nothing (overrides the modules' schemaMode)", schemaFlag)
     .option('--batch-size <n>', 'events per batch: one transaction per batch per module', (v) => intFlag(v, '--batch-size', 1), 20_000)
     .option('--concurrency <n>', 'modules written at the same time', (v) => intFlag(v, '--concurrency', 1), 4)
@@ -65,7 +68,7 @@ export function registerSeedModules(seed: Command): void {
         modules = modules.filter((m) => wanted.includes(m.name));
       }
       const run = await StepRun.start('seed modules', flags, ['rows']);
-      const seeded = await seedModules({
+      const seeded = await interruptible((signal) => seedModules({
         input: flags.in,
         recursive: flags.recursive,
         modules,
@@ -81,6 +84,11 @@ export function registerSeedModules(seed: Command): void {
         retryForMs: flags.retryFor * 1000,
         shard: flags.shard,
         quiet: flags.quiet,
+        wait: flags.wait,
+        signal,
+      }), {
+        report: () => 'seed modules stopped; every committed batch is recorded in the module databases',
+        continueWith: sameCommand({ add: ['--resume'], drop: ['--reset'] }),
       }).catch(async (err: unknown) => {
         await run.close();
         throw err;

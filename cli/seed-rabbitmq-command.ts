@@ -4,6 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { AMQP_URL, checkConnectionUrl } from '../lib/connection-url.ts';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { SEED_RABBITMQ_DEFAULTS as D } from '../seed/rabbitmq-defaults.ts';
 import type { PayloadEncoding, UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
@@ -70,17 +71,12 @@ export function registerSeedRabbitmq(seed: Command): void {
       if (!opts.declare && topology.queues?.length && !opts.quiet) process.stderr.write(`note: rabbitmq.queues in the config are declared only with --declare\n`);
       const shardSuffix = opts.shard ? `.shard-${opts.shard.replace('/', '-of-')}` : '';
 
-      const abort = new AbortController();
-      const onSigint = () => {
-        if (abort.signal.aborted) process.exit(130);
-        process.stderr.write('\ninterrupted: waiting for the broker to confirm what is in flight (Ctrl-C again to quit now)\n');
-        abort.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const checkpoint = opts.checkpoint ?? path.join(opts.in, `.ferry-seed-rabbitmq${shardSuffix}.json`);
       const run = await StepRun.start('seed rabbitmq', opts, ['events', 'bytes']);
       try {
         const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
-        const summary = await run.finish(await seedRabbitmq({
+        // Ctrl-C: what is in flight is confirmed (or not) by the broker and the checkpoint saved first.
+        const summary = await run.finish(await interruptible((signal) => seedRabbitmq({
           in: opts.in,
           recursive: opts.recursive,
           url,
@@ -94,7 +90,7 @@ export function registerSeedRabbitmq(seed: Command): void {
           connections: opts.connections,
           maxMessageBytes: opts.maxMessageBytes,
           unroutable: opts.unroutable,
-          checkpoint: opts.checkpoint ?? path.join(opts.in, `.ferry-seed-rabbitmq${shardSuffix}.json`),
+          checkpoint,
           resume: Boolean(opts.resume),
           restart: Boolean(opts.restart),
           shard: opts.shard,
@@ -102,13 +98,15 @@ export function registerSeedRabbitmq(seed: Command): void {
           reconnectTimeoutSeconds: opts.reconnectTimeout,
           nackRetries: D.nackRetries,
           quiet: opts.quiet,
-          signal: abort.signal,
+          signal,
           log: (line) => process.stderr.write(`${line}\n`),
+        }), {
+          report: () => `seed rabbitmq stopped; checkpoint ${checkpoint} holds every confirmed event`,
+          continueWith: sameCommand({ add: ['--resume'], drop: ['--restart'] }),
         }));
         if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
         else process.stderr.write(summaryLines(summary).join('\n') + '\n');
       } finally {
-        process.off('SIGINT', onSigint);
         await run.close();
       }
     });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
-import { runningServices, saveServices, servicesEnv, startServices, stopServices, STATE_FILE } from '../services/services.ts';
+import { recordedServices, runningServices, saveServices, servicesEnv, startServices, stopServices, STATE_FILE } from '../services/services.ts';
+import { isAlive } from '../services/system.ts';
 
 export function registerServices(program: Command): void {
   const services = program
@@ -27,13 +28,14 @@ export function registerServices(program: Command): void {
     .command('stop')
     .description('stop the servers that "ferry services start" started')
     .action(async () => {
-      const running = await runningServices();
-      if (!running) {
+      // Whatever of the two is still up (one may have been stopped by hand) is stopped.
+      const recorded = await recordedServices();
+      if (!recorded || (!isAlive(recorded.postgres.pid) && !isAlive(recorded.rabbitmq.pid) && !isAlive(recorded.rabbitmq.epmdPid))) {
         await saveServices(undefined);
         process.stderr.write('no ferry services are running\n');
         return;
       }
-      await stopServices(running);
+      await stopServices(recorded);
       await saveServices(undefined);
       process.stderr.write('stopped\n');
     });

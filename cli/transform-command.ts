@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { interruptible, sameCommand } from '../lib/interrupt.ts';
 import { table } from '../lib/progress.ts';
 import { StepRun, metricsLingerOption, metricsPortOption, reportOption, type RunFlags } from '../lib/step-run.ts';
 import { defaultWorkers } from '../transform/defaults.ts';
@@ -68,10 +69,14 @@ export function registerTransform(program: Command): void {
       const run = await StepRun.start('transform', { ...opts, quiet }, ['rows', 'events']);
       let summary;
       try {
-        summary = await run.finish(await runTransformJob({
+        // Transform has no --resume: outputs are published only by a complete run, so continuing is running it again.
+        summary = await run.finish(await interruptible((signal) => runTransformJob({
           inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
           workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
-          showEvents: opts.show, quiet, recursive: opts.recursive, shard: opts.shard, digests: opts.digests,
+          showEvents: opts.show, quiet, recursive: opts.recursive, shard: opts.shard, digests: opts.digests, signal,
+        }), {
+          report: () => `transform stopped; nothing was written to ${opts.out ?? 'the output'} (outputs are published only when a run completes)`,
+          continueWith: sameCommand(),
         }));
       } catch (err) {
         await run.close();

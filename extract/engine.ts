@@ -16,6 +16,7 @@ import { parseShardSpec, type Shard } from '../lib/shard.ts';
 import { ManifestStore, type ExtractManifest, type ManifestPart, type ManifestSettings, type ManifestTable, type TableSummary } from './manifest.ts';
 import { PostgresSource } from './postgres-source.ts';
 import { generateTableSchema, headerColumns, type TableRef, type TableSchema } from './row-schema.ts';
+import { lockOutput, removeDebris } from '../lib/run-lock.ts';
 import { claimPartials, removeAll, salvagedBlocks } from './salvage.ts';
 import { ExtractError, tableName, type ColumnOptions, type KeyTuple, type RowBatch, type Source, type SourceOptions, type TableInfo } from './source.ts';
 import { EXTRACT_DEFAULTS } from './defaults.ts';
@@ -53,6 +54,10 @@ export interface ExtractOptions {
   /** First retry delay; doubles each time (with jitter). */
   retryBaseMs: number;
   reporter?: ExtractReporter;
+  /** Notes for the user (stderr by default). */
+  log?: (line: string) => void;
+  /** Aborting (Ctrl-C) stops every part at its next batch; finished chunks stay checkpointed for --resume. */
+  signal?: AbortSignal;
   /**
    * zlib level of the dumps' blocks. Extract defaults to 1: a block compresses in the writer's
    * thread while the next is read and encoded, and level 1 costs ~25% less CPU than 3 for ~2% more
@@ -131,13 +136,33 @@ export async function runExtract(opts: ExtractOptions): Promise<ExtractResult> {
   // A typo in the URL is reported before anything is created.
   checkConnectionUrl(opts.from, opts.fromLabel ?? '--from', SOURCE_URL);
   const out = path.resolve(opts.out);
-  // Checked now, made when the work starts: a run that fails at once leaves no folder behind.
-  await checkOutputDir(out, '--out');
-  await checkOutputDir(path.resolve(opts.schemasOut), '--schemas-out');
   const shard = parseShardSpec(opts.shard);
+  // Before anything else: a second extract into the folder (same shard) is refused here.
+  const lock = await lockOutput(out, 'extract', shard?.suffix ?? '', `ferry extract${shard ? ` --shard ${opts.shard}` : ''}`);
+  try {
+    // Checked now (under the lock: the check makes and removes a probe folder), made when the work
+    // starts: a run that fails at once leaves no folder behind.
+    await checkOutputDir(out, '--out');
+    await checkOutputDir(path.resolve(opts.schemasOut), '--schemas-out');
+    // What runs killed with -9 left: the manifest's temporary copies, write probes.
+    await removeDebris(out, /^extract-manifest.*\.json\.tmp-(\d+)$/);
+    await removeDebris(out, /^\.ferry-write-test-(\d+)$/);
+    return await extractLocked(opts, out, shard);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function extractLocked(opts: ExtractOptions, out: string, shard: Shard | undefined): Promise<ExtractResult> {
   const manifestFile = ManifestStore.fileIn(out, shard?.suffix);
-  const previous = await ManifestStore.load(out, shard?.suffix);
-  if (opts.resume && !previous) throw new UserError(`--resume: ${out} holds no ${path.basename(manifestFile)} to continue from; run without --resume`);
+  let previous = await ManifestStore.load(out, shard?.suffix);
+  if (opts.resume && !previous) {
+    // Killed before its manifest was written (while planning): nothing was checkpointed, so
+    // resuming is starting; partial files the killed run left are cleared by the planning below.
+    (opts.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(`note: nothing to resume in ${out} (no ${path.basename(manifestFile)} yet): starting from the beginning`);
+    opts = { ...opts, resume: false };
+    previous = undefined;
+  }
   const progressed = previous?.data.tables.some((t) => t.parts.some((p) => p.status === 'done' || p.checkpoints.length > 0));
   if (!opts.resume && !opts.restart && previous && previous.data.status !== 'complete' && progressed) {
     throw new UserError(`${out} holds an unfinished extract (${previous.data.status}): continue it with --resume, start over with --restart, or choose another --out`);
@@ -506,6 +531,10 @@ async function execute(source: Source, store: ManifestStore, planned: PlannedTab
   const limit = pLimit(Math.max(1, opts.concurrency));
   const rate = opts.maxRowsPerSecond ? new RateLimiter(opts.maxRowsPerSecond) : undefined;
   const stop = { failed: undefined as unknown };
+  // Ctrl-C: parts stop at their next batch, as when another part fails (finished chunks stay checkpointed).
+  const onAbort = () => (stop.failed ??= new Error('stopped by Ctrl-C'));
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   const summaries = new Map<string, TableSummary>();
   const remaining = new Map<string, number>();
   const tasks: Array<Promise<void>> = [];

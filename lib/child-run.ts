@@ -1,12 +1,20 @@
 // Runs a `ferry` command as a child process the way a user would, collecting what a report needs:
 // its --json summary (which holds the step's own samples over time), wall time and peak RSS.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { UserError } from './errors.ts';
 import { redact } from './redact.ts';
 
 const FERRY = fileURLToPath(new URL('../bin/ferry.js', import.meta.url));
+
+/** Steps running now, so that an interrupted parent (Ctrl-C on `ferry demo`) can stop them. */
+const running = new Set<ChildProcess>();
+
+/** Sends SIGINT to every step still running (each stops cleanly and keeps what it can resume). */
+export function interruptChildSteps(): void {
+  for (const child of running) child.kill('SIGINT');
+}
 
 export interface ChildRun<T> {
   name: string;
@@ -29,6 +37,8 @@ export async function runFerryStep<T = unknown>(
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.on('close', () => running.delete(child));
   let stdout = '';
   let stderrTail = '';
   child.stdout.setEncoding('utf8');

@@ -5,12 +5,15 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../lib/errors.ts';
 import { fsReason } from '../lib/output-dir.ts';
+import { removeDebris } from '../lib/run-lock.ts';
 
 export class CheckpointFile<T> {
   constructor(readonly file: string) {}
 
   /** The stored state, or undefined when there is no checkpoint. */
   async read(): Promise<T | undefined> {
+    // Temporary copies that runs killed with -9 left (the pid ends the name).
+    await removeDebris(path.dirname(this.file), new RegExp(`^\\.${path.basename(this.file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.partial-(\\d+)$`));
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');

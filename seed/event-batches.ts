@@ -1,5 +1,6 @@
 // The seeders' input: every event dump in a folder, read as batches that know their position, so a
 // sink can record "applied up to record N of file F" and a resumed run skips exactly that much.
+import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +39,15 @@ export interface EventDumpInfo {
   file: string;
   path: string;
   records: number;
+  /** Which dump this is: its size and a digest of its trailer's block index (offsets, counts, CRC-32s). */
+  identity: string;
+}
+
+/** A dump's identity for checkpoints: another file under the same name (a re-run transform) differs. */
+export function dumpIdentity(reader: DumpReader): string {
+  const hash = createHash('sha1');
+  for (const b of reader.blocks) hash.update(`${b.offset},${b.records},${b.crc32};`);
+  return `${reader.fileBytes} bytes, blocks ${hash.digest('hex').slice(0, 16)}`;
 }
 
 /** Event dumps in `dir` (and its subfolders when `recursive`), in file-name order, with their event counts. */
@@ -54,7 +64,7 @@ export async function listEventDumps(dir: string, recursive = false): Promise<Ev
     try {
       if (reader.header.kind !== 'EVENTS') continue;
       if (reader.header.recordType !== ENVELOPE_TYPE) throw new UserError(`${file}: event dump with record type ${reader.header.recordType}, expected ${ENVELOPE_TYPE}`);
-      infos.push({ file: path.relative(dir, file), path: file, records: reader.trailer.records });
+      infos.push({ file: path.relative(dir, file), path: file, records: reader.trailer.records, identity: dumpIdentity(reader) });
     } finally {
       await reader.close();
     }

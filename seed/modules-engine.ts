@@ -7,6 +7,7 @@ import protobuf from 'protobufjs';
 import { toPlain } from '../dumps/dump-reader.ts';
 import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
+import { Interrupted } from '../lib/interrupt.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { runMetrics } from '../lib/run-metrics.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
@@ -41,6 +42,10 @@ export interface SeedModulesOptions {
   shard?: string;
   /** How long to keep reconnecting after the database went away. */
   retryForMs?: number;
+  /** Wait for runs that hold a module (another `seed modules` on it) instead of refusing to start. */
+  wait?: boolean;
+  /** Aborting (Ctrl-C) stops reading; batches in flight commit or roll back; progress stays exact. */
+  signal?: AbortSignal;
   /** Live progress and notes on stderr (off in tests that read stderr exactly). */
   quiet?: boolean;
   log?: (line: string) => void;
@@ -168,7 +173,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   // The sinks check their URLs: a wrong one is said before the dumps are read.
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
     serverUrl: options.serverUrl, configDir: options.configDir, createDatabase: Boolean(options.createDatabases),
-    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, schemaMode: options.schemaMode,
+    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, schemaMode: options.schemaMode, wait: options.wait, log, signal: options.signal,
   }));
   const inputs = await listEventDumps(options.input, options.recursive);
   const inputEvents = inputs.reduce((s, f) => s + f.records, 0);
@@ -193,9 +198,27 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   };
 
   const ticker = options.quiet ? undefined : startTicker(runs, log);
+  const onAbort = () => fail(new Interrupted('seed modules stopped'));
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const progress = await Promise.all(sinks.map((sink) => limit(() => sink.connect())));
+    // Locks in one order (server, database, schema), one at a time: two runs on the same modules
+    // cannot each take some and be refused on the others.
+    const ordered = [...sinks].sort((a, b) => (a.url + '\n' + a.schemaName < b.url + '\n' + b.schemaName ? -1 : 1));
+    for (const sink of ordered) await sink.open();
+    // Every connect settles before a failure is thrown: a sink closed while still connecting would
+    // keep its lock connection open (and the process alive).
+    const connected = await Promise.allSettled(sinks.map((sink) => limit(() => sink.connect())));
+    const refused = connected.find((c) => c.status === 'rejected');
+    if (refused) throw (refused as PromiseRejectedResult).reason;
+    const progress = connected.map((c) => (c as PromiseFulfilledResult<ProgressRow[]>).value);
+    if (failure) throw failure;
     checkShards(progress, sinks, shard);
+    // The same behaviour in every command when there is nothing to resume: a note, then from the start.
+    if (options.resume) {
+      const fresh = sinks.filter((_, i) => !progress[i].some((r) => r.shard === shard));
+      if (fresh.length) log(`note: nothing to resume in module${fresh.length > 1 ? 's' : ''} ${fresh.map((f) => f.module.name).join(', ')}: seeding from the start`);
+    }
     const resumeFrom = new Map<string, number>();
     for (const info of inputs) {
       const positions = runs.map((r, i) => {
@@ -287,11 +310,16 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
     fail(err as Error);
     await Promise.all(runs.map((r) => r.drained()));
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     if (ticker) {
       clearInterval(ticker);
       if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
     }
     await Promise.all(sinks.map((s) => s.close()));
+  }
+  if (failure instanceof Interrupted || (failure && options.signal?.aborted)) {
+    const committed = runs.map((r) => `${r.sink.module.name} ${r.events.count}`).join(', ');
+    throw new Interrupted(`events committed this run per module: ${committed}; each module's ferry_progress records exactly what is applied`, { cause: failure });
   }
   if (failure) throw failure;
 

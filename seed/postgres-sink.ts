@@ -14,6 +14,7 @@ import type { ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
 import { planSteps, type Step } from './batch-planner.ts';
 import { CopyArena, columnArrays, copyChunks, copyEscape, keyValues, sendCopyData, toText, upsertChunks } from './copy-text.ts';
 import { NORMALIZERS, NotInSchemaError, OperationError, shapeOf, type ColumnInfo, type ColumnKind, type EncodedOp, type ModuleBatch, type RowCounts, type TableInfo, updateShape, upsertShape } from './module-ops.ts';
+import { ModuleLock } from './module-lock.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
 /** SQLSTATE raised when a module's progress row is not where this run left it. */
@@ -41,6 +42,10 @@ export interface SinkOptions {
   reset: boolean;
   /** `--shard i/n` spec ('' when not sharded): progress is kept per shard. */
   shard: string;
+  /** Wait for another run that holds the module instead of refusing to start. */
+  wait?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
   /** `--schema MODE`: overrides the module's schemaMode. */
   schemaMode?: SchemaMode;
 }
@@ -58,6 +63,7 @@ export class PostgresModuleSink {
   /** 'existing': the schema is the module's own (see ModuleDefinition.schemaMode). */
   readonly schemaMode: SchemaMode;
   private pool?: pg.Pool;
+  private lock?: ModuleLock;
   private readonly tables = new Map<string, TableInfo>();
   private readonly schemaQuoted: string;
   private readonly progressQuoted: string;
@@ -88,9 +94,22 @@ export class PostgresModuleSink {
   }
 
   /** Connects, creates the database when asked, and sets up (or checks) the module's schema. */
-  async connect(): Promise<ProgressRow[]> {
+  /**
+   * Connects (creating the database when asked) and takes the module's lock: before the schema is
+   * touched, another run on this module is refused (or waited for). The engine opens its modules
+   * one after the other in a fixed order, so of two runs on the same modules one gets them all and
+   * the other is refused at its first (not each refused on the other's modules).
+   */
+  async open(): Promise<void> {
     this.pool = newPool(this.url);
     await this.checkLogin();
+    this.lock = new ModuleLock(this.url, this.schemaName, this.module.name);
+    await this.lock.acquire({ wait: this.options.wait, log: this.options.log, signal: this.options.signal });
+  }
+
+  /** Sets up (or checks) the module's schema after open(); returns the stored progress. */
+  async connect(): Promise<ProgressRow[]> {
+    if (!this.lock) await this.open();
     await this.setUpSchema();
     await this.loadTables();
     const progress = await this.loadProgress();
@@ -101,6 +120,7 @@ export class PostgresModuleSink {
   async close(): Promise<void> {
     await this.pool?.end().catch(() => undefined);
     this.pool = undefined;
+    await this.lock?.release();
   }
 
   /** The next record to apply per input file for this run's shard, from the stored progress. */
@@ -180,6 +200,7 @@ export class PostgresModuleSink {
    * was lost to a dropped connection).
    */
   async writeBatch(batch: ModuleBatch, shard = this.options.shard): Promise<RowCounts | undefined> {
+    await this.lock?.ensure();
     const client = await this.checkout();
     let broken: Error | undefined;
     try {

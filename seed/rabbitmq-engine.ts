@@ -5,9 +5,12 @@
 // published past the last checkpoint written to disk, so however the process dies, a resumed run
 // re-sends at most `window` messages that the broker may already have (consumers drop them by
 // messageId: event ids are deterministic).
+import path from 'node:path';
 import type protobuf from 'protobufjs';
 import { decodePayload, isoToTimestamp, type EventRecord } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
+import { Interrupted } from '../lib/interrupt.ts';
+import { FolderLock } from '../lib/run-lock.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { runMetrics } from '../lib/run-metrics.ts';
 import { redact } from '../lib/redact.ts';
@@ -86,7 +89,7 @@ export interface RabbitmqCheckpoint {
   broker: string;
   shard: string | null;
   /** Per input file: index of the first event not yet confirmed by the broker, and the file's event count. */
-  files: Record<string, { next: number; records: number }>;
+  files: Record<string, { next: number; records: number; identity?: string }>;
   complete: boolean;
   updatedAt: string;
 }
@@ -156,6 +159,17 @@ class RabbitmqSeeder {
   async run(): Promise<SeedRabbitmqSummary> {
     const o = this.options;
     if (o.batchSize < 1 || o.window < 1 || o.channels < 1 || o.connections < 1) throw new UserError('--batch-size, --window, --channels and --connections must be at least 1');
+    // One run per checkpoint: two copies of the same seed would both publish past it.
+    const lock = await FolderLock.acquire(path.dirname(o.checkpoint), `.${path.basename(o.checkpoint)}.lock`, `checkpoint ${o.checkpoint}`, 'ferry seed rabbitmq');
+    try {
+      return await this.runLocked();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async runLocked(): Promise<SeedRabbitmqSummary> {
+    const o = this.options;
     const includeBlock = parseShard(o.shard);
     const dumps = await listEventDumps(o.in, o.recursive);
     const broker = new RabbitmqSink(this.sinkOptions()).broker;
@@ -213,7 +227,7 @@ class RabbitmqSeeder {
 
   // ── checkpoint ────────────────────────────────────────────────────────────
 
-  private async loadCheckpoint(dumps: Array<{ file: string; records: number }>, broker: string): Promise<boolean> {
+  private async loadCheckpoint(dumps: Array<{ file: string; records: number; identity: string }>, broker: string): Promise<boolean> {
     const o = this.options;
     const found = await this.checkpointFile.read();
     if (found && o.restart) await this.checkpointFile.remove();
@@ -229,6 +243,10 @@ class RabbitmqSeeder {
       for (const d of dumps) {
         const at = resumeFrom.files[d.file];
         if (at && at.records !== d.records) throw new UserError(`${d.file} has ${d.records} events but had ${at.records} when checkpoint ${o.checkpoint} was written: the input changed, pass --restart`);
+        // Same count is not the same file: a re-run transform may write other events under the same name.
+        if (at?.identity && at.identity !== d.identity) {
+          throw new UserError(`${d.file} is not the dump checkpoint ${o.checkpoint} was written for (now ${d.identity}, then ${at.identity}): the input changed, pass --restart to publish everything again`);
+        }
         if (at) this.startPositions.set(d.file, at.next);
       }
     }
@@ -237,10 +255,11 @@ class RabbitmqSeeder {
       exchange: o.exchange,
       broker,
       shard: o.shard ?? null,
-      files: Object.fromEntries(dumps.map((d) => [d.file, { next: this.startPositions.get(d.file) ?? 0, records: d.records }])),
+      files: Object.fromEntries(dumps.map((d) => [d.file, { next: this.startPositions.get(d.file) ?? 0, records: d.records, identity: d.identity }])),
       complete: Boolean(resumeFrom?.complete),
       updatedAt: new Date().toISOString(),
     };
+    if (o.resume && !found) this.log(`note: nothing to resume (no checkpoint ${o.checkpoint}): publishing from the start`);
     if (resumeFrom) {
       const done = [...this.startPositions.values()].reduce((s, n) => s + n, 0);
       this.log(`resuming from ${o.checkpoint}: ${done} events already confirmed${resumeFrom.complete ? ' (the run had finished)' : ''}`);
@@ -305,7 +324,7 @@ class RabbitmqSeeder {
     if (events.length) await this.send(current!, from, events);
     await this.until(() => this.entries.length === 0 && this.durable === this.confirmed && !this.saving);
     if (this.options.signal?.aborted) {
-      throw new UserError(`interrupted after ${this.confirmed} confirmed events; checkpoint ${this.options.checkpoint} is saved: run again with --resume to continue`);
+      throw new Interrupted(`${this.confirmed} events confirmed by the broker; checkpoint ${this.options.checkpoint} is saved`);
     }
   }
 

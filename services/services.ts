@@ -41,15 +41,41 @@ export function servicesEnv(services: Services): Record<string, string> {
   return { FERRY_PG_URL: services.postgres.url, FERRY_AMQP_URL: services.rabbitmq.url };
 }
 
-/** The services recorded by `ferry services start`, if they are still running. */
-export async function runningServices(): Promise<Services | undefined> {
+/**
+ * The services recorded by `ferry services start`, with their pids read again from the servers' own
+ * pid files: a `pg_ctl restart` (or a broker restart) gives the server a new pid, and the recorded
+ * one would lose track of it.
+ */
+export async function recordedServices(): Promise<Services | undefined> {
   let state: Services;
   try {
     state = JSON.parse(await readFile(STATE_FILE, 'utf8')) as Services;
   } catch {
     return undefined;
   }
-  return isAlive(state.postgres.pid) && isAlive(state.rabbitmq.pid) ? state : undefined;
+  const pgPid = await firstNumber(path.join(state.postgres.dataDir, 'postmaster.pid'));
+  const mqPid = state.rabbitmq.env?.RABBITMQ_PID_FILE ? await firstNumber(state.rabbitmq.env.RABBITMQ_PID_FILE) : undefined;
+  if ((pgPid && pgPid !== state.postgres.pid) || (mqPid && mqPid !== state.rabbitmq.pid)) {
+    state.postgres.pid = pgPid ?? state.postgres.pid;
+    state.rabbitmq.pid = mqPid ?? state.rabbitmq.pid;
+    await saveServices(state);
+  }
+  return state;
+}
+
+/** The services recorded by `ferry services start`, if both are still running. */
+export async function runningServices(): Promise<Services | undefined> {
+  const state = await recordedServices();
+  return state && isAlive(state.postgres.pid) && isAlive(state.rabbitmq.pid) ? state : undefined;
+}
+
+async function firstNumber(file: string): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(file, 'utf8')).split('\n')[0].trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function saveServices(services: Services | undefined): Promise<void> {

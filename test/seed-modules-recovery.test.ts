@@ -1,15 +1,14 @@
 // Exactly once under failure: ferry killed with SIGKILL mid-run and resumed, and the database
 // restarted mid-run, both end with the same module tables as a plain run.
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartPostgres, startPostgres, stopPostgres, type PostgresServer } from '../services/postgres-server.ts';
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import {
-  actualTables, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, tableDigest, writeModulesConfig,
+  actualTables, applied, databaseUrl, expectedTables, inboxHandlers, socialHandlers, sql, tableDigest, writeModulesConfig,
 } from './fixtures/modules-feed.ts';
-import { FERRY, ROOT, runFerry, tempDir } from './helpers.ts';
+import { runFerry, startFerry, tempDir, waitFor } from './helpers.ts';
 
 const EVENTS = 9_000;
 const SERVER = () => process.env.FERRY_PG_URL!;
@@ -36,35 +35,8 @@ afterAll(async () => {
   for (const name of created) await sql(SERVER(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
 });
 
-/** Starts `ferry ARGS` as a child process; `done` resolves with its exit code/signal and output. */
-function startFerry(args: string[]) {
-  const child = spawn(process.execPath, [FERRY, ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d));
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done };
-}
 
-/** Events applied so far in a module database (0 while its schema does not exist yet). */
-async function applied(url: string, schema: string): Promise<number> {
-  try {
-    const rows = await sql<{ n: string | null }>(url, `SELECT sum(next_record) AS n FROM ${schema}.ferry_progress`);
-    return Number(rows[0].n ?? 0);
-  } catch {
-    return 0;
-  }
-}
 
-async function waitFor(what: string, test: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('ferry seed modules under failure', () => {
   it('killed with SIGKILL mid-run and resumed: the module tables equal a plain run, no duplicate, no missing row', async () => {

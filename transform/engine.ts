@@ -11,6 +11,8 @@ import { DumpError, DumpReader, DumpWriter, ENVELOPE_TYPE, decodePayload, readEn
 import { frameEnd, unframe } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
 import { checkOutputDir, makeOutputDir, removeIfEmpty } from '../lib/output-dir.ts';
+import { checkInterrupt } from '../lib/interrupt.ts';
+import { lockOutput, removeDebris } from '../lib/run-lock.ts';
 import { parseShardSpec } from '../lib/shard.ts';
 import { Progress, formatCount } from '../lib/progress.ts';
 import { runMetrics } from '../lib/run-metrics.ts';
@@ -62,6 +64,8 @@ export interface TransformJobOptions {
   digests?: boolean;
   /** "i/n": transform only blocks i, i+n, i+2n … of each table dump (n copies cover everything). */
   shard?: string;
+  /** Aborting (Ctrl-C) stops at the next block; nothing is published to --out. */
+  signal?: AbortSignal;
 }
 
 export interface TableSummary {
@@ -136,6 +140,29 @@ class TransformProgress extends Progress {
 export { defaultWorkers };
 
 export async function runTransformJob(options: TransformJobOptions): Promise<TransformSummary> {
+  if (options.dryRun || !options.outDir) return transformJob(options);
+  // From the first moment, one run per --out (and shard): the lock is outside the user's tree (see
+  // outputLockFile), so a run that fails at once leaves no --out behind.
+  const outDir = path.resolve(options.outDir);
+  const parent = path.dirname(outDir);
+  const suffix = parseShardSpec(options.shard)?.suffix ?? '';
+  const lock = await lockOutput(outDir, 'transform', suffix, `ferry transform${options.shard ? ` --shard ${options.shard}` : ''}`);
+  try {
+    // Checked under the lock: the check makes and removes a probe folder, which two runs racing would trip over.
+    await checkOutputDir(outDir, '--out');
+    // Staging folders of runs killed with -9 (the pid ends the name).
+    await removeDebris(parent, new RegExp(`^\\.${escapeRegExp(path.basename(outDir))}\\.ferry-transform${escapeRegExp(suffix)}-(\\d+)$`));
+    return await transformJob(options);
+  } finally {
+    await lock.release();
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+async function transformJob(options: TransformJobOptions): Promise<TransformSummary> {
   const order = options.order ?? 'none';
   const dryRun = Boolean(options.dryRun);
   const maxErrors = options.maxErrors ?? 0;
@@ -303,6 +330,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
 
     const digests = new Map<string, { hash: Hash; first: object }>();
     for await (const result of orderedResults(readTasks(), run, window)) {
+      checkInterrupt(options.signal, () => `${progress.count} of ${totalRows} rows transformed; nothing was written to ${options.outDir ?? 'the output'} (outputs are published only when a run completes)`);
       const spec = specs[result.input];
       const t = perTable.get(spec.table)!;
       for (const reject of result.rejects) {

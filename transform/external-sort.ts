@@ -19,8 +19,12 @@ import path from 'node:path';
 import { frameEnd } from '../dumps/framing.ts';
 import { UserError } from '../lib/errors.ts';
 import { fsReason, makeOutputDir } from '../lib/output-dir.ts';
+import { removeDebris } from '../lib/run-lock.ts';
 import type { BlockResult } from './runtime.ts';
 
+
+/** Spill folders: ferry-sort-<pid>-<random>. */
+const SPILL_DIR = /^ferry-sort-(\d+)-\w+$/;
 export interface SortStats {
   runs: number;
   spilledEvents: number;
@@ -166,8 +170,10 @@ export class ExternalSorter {
     if (!this.dir) {
       const parent = this.options.tmpDir ?? os.tmpdir();
       if (this.options.tmpDir) await makeOutputDir(parent, '--tmp-dir');
+      // The pid in the name lets a later run remove the spill folders of a run killed with -9.
+      await removeDebris(parent, SPILL_DIR);
       try {
-        this.dir = await mkdtemp(path.join(parent, 'ferry-sort-'));
+        this.dir = await mkdtemp(path.join(parent, `ferry-sort-${process.pid}-`));
       } catch (err) {
         throw new UserError(`cannot make a folder for sorted runs in ${parent} (${fsReason(err)}): pass --tmp-dir DIR (a writable folder with room), or a larger --memory-mb`, { cause: err });
       }
