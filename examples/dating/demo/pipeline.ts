@@ -23,6 +23,8 @@ export interface PipelineOptions {
   workDir: string;
   /** Skip seeding RabbitMQ (e.g. a benchmark of the database path only). */
   skipRabbitmq?: boolean;
+  /** Where transform spills its sorted runs (`--tmp-dir`); the OS temp folder when not given. */
+  tmpDir?: string;
   log?: (line: string) => void;
 }
 
@@ -71,6 +73,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     '--max-errors', '1000000', '--json',
     // npm test type-checks the example; a second check here would cost seconds and ~300 MB.
     '--no-typecheck',
+    ...(options.tmpDir ? ['--tmp-dir', options.tmpDir] : []),
   ]);
   await run('seed modules', ['seed', 'modules', '--in', dirs.events, '--config', CONFIG, '--url', options.pgUrl, '--create-databases', '--reset', '--json']);
   if (!options.skipRabbitmq) {
