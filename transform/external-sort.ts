@@ -52,8 +52,11 @@ export interface SortedBlock {
 }
 
 const ENTRY_HEADER = 16;
-/** Raw bytes per deflated frame of a run: the merge reads at least this much of each run at a time. */
-export const RUN_FRAME_BYTES = 64 * 1024;
+/**
+ * Raw bytes per deflated frame of a run: the merge reads at least this much of each run at a time,
+ * so a merge of 400 runs (fi10) holds ~60 MB of buffers (two chunks and a frame per run).
+ */
+export const RUN_FRAME_BYTES = 32 * 1024;
 const FRAME_HEADER = 8;
 /** Level 1: runs live for minutes; deflate's level 1 is 2-3x faster than its default for ~10 % more bytes. */
 const RUN_LEVEL = 1;
@@ -61,7 +64,7 @@ const RUN_LEVEL = 1;
 const EVENT_OVERHEAD = 60;
 const WRITE_CHUNK = 4 * 1024 * 1024;
 /** Room before each chunk read from a run for the tail of the previous chunk (an entry cut in two). */
-const READ_HEADROOM = 64 * 1024;
+const READ_HEADROOM = 16 * 1024;
 
 /** Events of one block result, as they arrived. */
 interface Chunk {
@@ -85,7 +88,11 @@ export class ExternalSorter {
   private readonly fanIn: number;
 
   constructor(private readonly options: { budgetBytes: number; tmpDir?: string; fanIn?: number; blockRecords?: number; blockBytes?: number }) {
-    this.fanIn = Math.max(2, options.fanIn ?? 64);
+    // Runs merged at once. Every extra pass reads, inflates, deflates and writes all the spilled
+    // data again, and holds a merged group on disk beside its inputs (fi10 spills ~400 runs: with
+    // 64 at once, one more pass and ~1.2x the disk). 512 cursors fit in the file limit of 1024 most
+    // systems give a process.
+    this.fanIn = Math.max(2, options.fanIn ?? 512);
   }
 
   /** Adds the events of one block result (from input file `ordinal`); spills when the budget is used. */
