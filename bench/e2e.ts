@@ -53,16 +53,21 @@ export default async function run(args: string[]): Promise<void> {
       const tmpDir = path.join(work, `${scale}-tmp`);
       await mkdir(tmpDir, { recursive: true });
       const sampler = new RunSampler(tmpDir);
+      const extras = new Map<string, StepExtras>();
       let result: PipelineResult;
       try {
         result = await runPipeline({
           scale, pgUrl: services.env.FERRY_PG_URL, amqpUrl: services.env.FERRY_AMQP_URL, workDir: path.join(work, scale), tmpDir,
           skipRabbitmq: !withRabbitmq, log: (line) => process.stderr.write(line + '\n'),
+          onStep: async (step, dirs) => {
+            const x = await stepExtras(step, dirs, sampler, services.env.FERRY_PG_URL);
+            extras.set(step.name, x);
+            process.stdout.write(`# ${scale} ${stepLine(step, x)}\n`);
+          },
         });
       } finally {
         await sampler.stop();
       }
-      const extras = await stepExtras(result, sampler, services.env.FERRY_PG_URL);
       process.stderr.write(`measuring raw limits at scale ${scale} ...\n`);
       const limits = await measureLimits(result, services.env.FERRY_PG_URL, withRabbitmq ? services.env.FERRY_AMQP_URL : undefined);
       const run: ScaleRun = { scale, result, limits, extras };
@@ -99,20 +104,7 @@ function report({ scale, result, limits, extras }: ScaleRun): void {
   const toModules = seconds(['extract', 'transform', 'seed modules']);
   const all = seconds(['extract', 'transform', 'seed modules', 'seed rabbitmq']);
   process.stdout.write(`\n# scale ${scale}: extract+transform+seed modules ${toModules.toFixed(1)} s (aim for fi: ${TO_MODULES_AIM_FI_SECONDS} s); with seed rabbitmq ${all.toFixed(1)} s; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-  for (const s of result.steps) {
-    const c = stepCounts(s);
-    const x = extras.get(s.name);
-    const parts = [`${s.seconds.toFixed(1)} s`];
-    if (x) parts.push(`${x.cpuSeconds.toFixed(1)} s CPU`);
-    if (c.rows !== undefined) parts.push(`${Math.round(c.rows / s.seconds)} rows/s`);
-    if (c.events !== undefined) parts.push(`${Math.round(c.events / s.seconds)} events/s`);
-    if (c.bytes !== undefined) parts.push(`${(c.bytes / 1e6 / s.seconds).toFixed(1)} MB/s`);
-    parts.push(`peak RSS ${Math.round(s.peakRssMb)} MB`);
-    if (x) parts.push(`temp disk peak ${mb(x.tempPeakBytes)} MB`);
-    if (x?.outputBytes !== undefined) parts.push(`output ${mb(x.outputBytes)} MB (${x.outputWhat})`);
-    if (x) parts.push(`load ${x.load.toFixed(2)}`);
-    process.stdout.write(`# ${s.name}: ${parts.join(', ')}\n`);
-  }
+  for (const s of result.steps) process.stdout.write(`# ${stepLine(s, extras.get(s.name))}\n`);
   if (scale === 'fi') reportFigure({ name: `e2e fi extract+transform+seed modules`, value: toModules, unit: 's', limit: TO_MODULES_AIM_FI_SECONDS, limitWhat: 'aim of the issue' });
   const extract = step('extract')!;
   reportFigure({ name: `e2e ${scale} extract`, value: stepCounts(extract).rows! / extract.seconds, unit: 'rows/s', limit: limits.extractRowsPerSecond, limitWhat: 'psql COPY (SELECT *) TO STDOUT of every legacy table' });
@@ -130,6 +122,20 @@ function report({ scale, result, limits, extras }: ScaleRun): void {
   if (sortTemp?.outputBytes) {
     reportFigure({ name: `e2e ${scale} sort temporary disk`, value: sortTemp.tempPeakBytes / sortTemp.outputBytes, unit: '× the event dumps', limit: TEMP_DISK_AIM, limitWhat: `aim of the issue; peak ${mb(sortTemp.tempPeakBytes)} MB for ${mb(sortTemp.outputBytes)} MB of event dumps` });
   }
+}
+
+function stepLine(s: PipelineResult['steps'][number], x: StepExtras | undefined): string {
+  const c = stepCounts(s);
+  const parts = [`${s.seconds.toFixed(1)} s`];
+  if (x) parts.push(`${x.cpuSeconds.toFixed(1)} s CPU`);
+  if (c.rows !== undefined) parts.push(`${Math.round(c.rows / s.seconds)} rows/s`);
+  if (c.events !== undefined) parts.push(`${Math.round(c.events / s.seconds)} events/s`);
+  if (c.bytes !== undefined) parts.push(`${(c.bytes / 1e6 / s.seconds).toFixed(1)} MB/s`);
+  parts.push(`peak RSS ${Math.round(s.peakRssMb)} MB`);
+  if (x) parts.push(`temp disk peak ${mb(x.tempPeakBytes)} MB`);
+  if (x?.outputBytes !== undefined) parts.push(`output ${mb(x.outputBytes)} MB (${x.outputWhat})`);
+  if (x) parts.push(`load ${x.load.toFixed(2)}`);
+  return `${s.name}: ${parts.join(', ')}`;
 }
 
 /** Time per step grows with the data at most linearly (+10%); peak RSS grows at most 20%. */
@@ -213,40 +219,42 @@ async function childCpuSeconds(): Promise<number> {
 /** USER_HZ: 100 on Linux for every architecture Node runs on (getconf CLK_TCK). */
 const CLOCK_TICKS = 100;
 
-/** Per step: CPU, temporary disk peak and output size, from the samples and what the step left. */
-async function stepExtras(result: PipelineResult, sampler: RunSampler, pgUrl: string): Promise<Map<string, StepExtras>> {
-  const out = new Map<string, StepExtras>();
+/** One step's CPU, temporary disk peak and output size, from the samples and what it left; called as it ends. */
+async function stepExtras(s: PipelineResult['steps'][number], dirs: PipelineResult['dirs'], sampler: RunSampler, pgUrl: string): Promise<StepExtras> {
   const samples = sampler.samples;
-  for (const s of result.steps) {
-    const end = s.startedAt + s.seconds * 1000;
-    const before = samples.filter((x) => x.t <= s.startedAt).at(-1) ?? samples[0];
-    const after = samples.find((x) => x.t >= end) ?? samples.at(-1)!;
-    const during = samples.filter((x) => x.t >= s.startedAt && x.t <= end);
-    out.set(s.name, {
-      cpuSeconds: after.childCpuSeconds - before.childCpuSeconds,
-      tempPeakBytes: Math.max(0, ...during.map((x) => x.tempBytes)),
-      load: after.load,
-    });
-  }
-  const set = (name: string, bytes: number, what: string) => {
-    const x = out.get(name);
-    if (x) Object.assign(x, { outputBytes: bytes, outputWhat: what });
+  const before = samples.filter((x) => x.t <= s.startedAt).at(-1) ?? samples[0];
+  const during = samples.filter((x) => x.t >= s.startedAt);
+  // The step's process has been reaped: its CPU time is in this process's cutime now.
+  const x: StepExtras = {
+    cpuSeconds: (await childCpuSeconds()) - before.childCpuSeconds,
+    tempPeakBytes: Math.max(0, ...during.map((d) => d.tempBytes)),
+    load: os.loadavg()[0],
   };
-  set('extract', await duBytes(result.dirs.tables), 'table dumps');
-  const transform = result.steps.find((s) => s.name === 'transform');
-  if (transform) set('transform', stepCounts(transform).bytes ?? (await duBytes(result.dirs.events)), 'event dumps');
-  const { default: config } = (await import(CONFIG)) as { default: { modules: Array<{ database: string }> } };
-  const client = new pg.Client({ connectionString: pgUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ bytes: string }>('SELECT sum(pg_database_size(datname))::text AS bytes FROM pg_database WHERE datname = ANY($1)', [config.modules.map((m) => m.database)]);
-    set('seed modules', Number(rows[0].bytes), 'module databases');
-  } finally {
-    await client.end();
+  const set = (bytes: number, what: string) => Object.assign(x, { outputBytes: bytes, outputWhat: what });
+  switch (s.name) {
+    case 'extract':
+      set(await duBytes(dirs.tables), 'table dumps');
+      break;
+    case 'transform':
+      set(stepCounts(s).bytes ?? (await duBytes(dirs.events)), 'event dumps');
+      break;
+    case 'seed modules': {
+      const { default: config } = (await import(CONFIG)) as { default: { modules: Array<{ database: string }> } };
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ bytes: string }>('SELECT sum(pg_database_size(datname))::text AS bytes FROM pg_database WHERE datname = ANY($1)', [config.modules.map((m) => m.database)]);
+        set(Number(rows[0].bytes), 'module databases');
+      } finally {
+        await client.end();
+      }
+      break;
+    }
+    case 'seed rabbitmq':
+      set(stepCounts(s).bytes ?? 0, 'message bodies published');
+      break;
   }
-  const rabbit = result.steps.find((s) => s.name === 'seed rabbitmq');
-  if (rabbit) set('seed rabbitmq', stepCounts(rabbit).bytes ?? 0, 'message bodies published');
-  return out;
+  return x;
 }
 
 /** Seconds the raw limit of a step took (or would take) for that step's work at one scale; NaN if not measured. */

@@ -26,6 +26,8 @@ export interface PipelineOptions {
   /** Where transform spills its sorted runs (`--tmp-dir`); the OS temp folder when not given. */
   tmpDir?: string;
   log?: (line: string) => void;
+  /** Called as each step ends (a long benchmark reports each step as it goes). */
+  onStep?: (step: PipelineResult['steps'][number], dirs: PipelineResult['dirs']) => Promise<void> | void;
 }
 
 export type StepName = 'generate' | 'extract' | 'transform' | 'seed modules' | 'seed rabbitmq';
@@ -58,6 +60,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const step = await runFerryStep<Record<string, unknown>>(name, args, { script, onStderr: (line) => log(`   ${line}`), cwd: EXAMPLE_DIR });
     steps.push({ ...step, name });
     await writeFile(path.join(options.workDir, `${name.replace(' ', '-')}.json`), JSON.stringify(step.summary, null, 2));
+    await options.onStep?.(steps[steps.length - 1], dirs);
     return step;
   };
 
