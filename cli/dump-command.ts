@@ -1,8 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DumpReader, listPartials, verifyPath } from '../dumps/index.ts';
-import { typeToProto } from '../dumps/proto-text.ts';
 import { UserError } from '../lib/errors.ts';
 import { table } from '../lib/progress.ts';
 
@@ -16,6 +14,7 @@ export function registerDump(program: Command): void {
     .option('--json', 'print one JSON document')
     .option('--descriptor-set-out <file>', 'write the record schema as a FileDescriptorSet (for protoc --descriptor_set_in)')
     .action(async (file: string, opts: { json?: boolean; descriptorSetOut?: string }) => {
+      const [{ DumpReader }, { typeToProto }] = await Promise.all([import('../dumps/index.ts'), import('../dumps/proto-text.ts')]);
       const reader = await DumpReader.open(file);
       try {
         const { header, trailer } = reader;
@@ -67,6 +66,7 @@ export function registerDump(program: Command): void {
     .description('print records as NDJSON (int64 and decimals as strings, bytes as base64, NULL as null)')
     .option('--limit <n>', 'stop after N records', (v) => positiveInt(v, '--limit'))
     .action(async (file: string, opts: { limit?: number }) => {
+      const { DumpReader } = await import('../dumps/index.ts');
       const reader = await DumpReader.open(file);
       let n = 0;
       try {
@@ -90,6 +90,7 @@ export function registerDump(program: Command): void {
       await stat(target).catch(() => {
         throw new UserError(`${target}: no such file or folder`);
       });
+      const { listPartials, verifyPath } = await import('../dumps/index.ts');
       const results = await verifyPath(target);
       const partials = (await stat(target)).isDirectory() ? await listPartials(target) : [];
       const bad = results.filter((r) => !r.ok);

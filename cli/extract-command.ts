@@ -1,6 +1,7 @@
 // `ferry extract`: legacy database → one dump per table (or key-range part), gently and resumably.
 import type { Command } from 'commander';
-import { EXTRACT_DEFAULTS, runExtract, type ExtractReporter } from '../extract/engine.ts';
+import { EXTRACT_DEFAULTS } from '../extract/defaults.ts';
+import type { ExtractReporter } from '../extract/engine.ts';
 import type { TableSummary } from '../extract/manifest.ts';
 import { UserError } from '../lib/errors.ts';
 import { Progress, formatCount, table } from '../lib/progress.ts';
@@ -59,6 +60,7 @@ export function registerExtract(program: Command): void {
     .action(async (flags: ExtractFlags) => {
       const from = flags.from ?? process.env.FERRY_EXTRACT_FROM;
       if (!from) throw new UserError('extract needs --from <url> (mssql://… or postgres://…), or FERRY_EXTRACT_FROM');
+      const { runExtract } = await import('../extract/engine.ts');
       const board = new ProgressBoard();
       try {
         const result = await runExtract({

@@ -1,10 +1,12 @@
 // The `ferry` command line: one file per command, registered here.
+import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../lib/errors.ts';
+import { ferryPackage } from '../lib/package-info.ts';
 import { redact } from '../lib/redact.ts';
-import { registerDemo } from './demo-command.ts';
 import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
+import { registerInit } from './init-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
 import { registerTransform } from './transform-command.ts';
@@ -12,13 +14,15 @@ import { registerTransform } from './transform-command.ts';
 const program = new Command('ferry')
   .description('Move a legacy SQL database into an event-driven system: extract → transform → seed.')
   .showHelpAfterError('(run with --help for usage)')
+  .version(ferryPackage().version, '-V, --version', 'print the version')
   .exitOverride()
   // `ferry transform --in A codegen --in B`: options after a subcommand belong to it.
   .enablePositionalOptions();
 
-for (const register of [registerExtract, registerDump, registerTransform, registerSeed, registerDemo, registerServices]) {
+for (const register of [registerInit, registerExtract, registerDump, registerTransform, registerSeed, registerServices]) {
   register(program);
 }
+await registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -37,4 +41,20 @@ function reportError(err: unknown): number {
     process.stderr.write(redact(err.stack) + '\n');
   }
   return 1;
+}
+
+/**
+ * `ferry demo` runs the example migration of ferry's own repository (examples/dating), which the
+ * package does not ship: in an installed package the command only says where to find it.
+ */
+async function registerDemo(cli: Command): Promise<void> {
+  const source = new URL('./demo-command.ts', import.meta.url);
+  if (existsSync(source)) {
+    const { registerDemo: register } = (await import(source.href)) as { registerDemo(cli: Command): void };
+    register(cli);
+    return;
+  }
+  cli.command('demo').description('run the example migration end to end (in a clone of the ferry repository)').allowUnknownOption().action(() => {
+    throw new UserError('ferry demo runs the example migration of the ferry repository, which the package does not ship: clone the repository and run npm run demo there');
+  });
 }

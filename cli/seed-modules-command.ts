@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
-import { seedModules } from '../seed/modules-engine.ts';
 
 interface SeedModulesFlags {
   in: string;
@@ -27,7 +26,7 @@ export function registerSeedModules(seed: Command): void {
     .description("write events into each module's own PostgreSQL database (COPY batches, exactly once)")
     .requiredOption('--in <dir>', 'folder of event dumps (from "ferry transform")')
     .option('--config <file>', 'config with modules: [...]', 'ferry.config.ts')
-    .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_MODULES_URL)')
+    .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_PG_URL, as `ferry services env` exports it)')
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
@@ -40,6 +39,10 @@ export function registerSeedModules(seed: Command): void {
     .option('--json', 'print the run summary as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (flags: SeedModulesFlags) => {
+      if (process.env.FERRY_MODULES_URL && !process.env.FERRY_PG_URL && !flags.url) {
+        throw new UserError('FERRY_MODULES_URL is now FERRY_PG_URL (the name `ferry services env` exports): rename it');
+      }
+      const { seedModules } = await import('../seed/modules-engine.ts');
       const { config, dir } = await loadConfig(flags.config);
       let modules = config.modules ?? [];
       if (flags.only) {
@@ -52,7 +55,7 @@ export function registerSeedModules(seed: Command): void {
         input: flags.in,
         modules,
         configDir: dir,
-        serverUrl: flags.url ?? process.env.FERRY_MODULES_URL,
+        serverUrl: flags.url ?? process.env.FERRY_PG_URL,
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,

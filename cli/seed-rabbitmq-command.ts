@@ -3,7 +3,8 @@ import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
-import { SEED_RABBITMQ_DEFAULTS as D, seedRabbitmq, summaryLines, type PayloadEncoding, type UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
+import { SEED_RABBITMQ_DEFAULTS as D } from '../seed/rabbitmq-defaults.ts';
+import type { PayloadEncoding, UnroutablePolicy } from '../seed/rabbitmq-engine.ts';
 import { DEFAULT_EXCHANGE, checkTopology, type RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
 
 interface Opts {
@@ -69,6 +70,7 @@ export function registerSeedRabbitmq(seed: Command): void {
       };
       process.on('SIGINT', onSigint);
       try {
+        const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
         const summary = await seedRabbitmq({
           in: opts.in,
           url,

@@ -2,9 +2,8 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
 import { table } from '../lib/progress.ts';
-import { generateTypes } from '../transform/codegen.ts';
-import { defaultWorkers, runTransformJob, type Order, type TransformSummary } from '../transform/engine.ts';
-import { watchTransform } from '../transform/watch.ts';
+import { defaultWorkers } from '../transform/defaults.ts';
+import type { Order, TransformSummary } from '../transform/engine.ts';
 
 interface TransformFlags {
   in: string;
@@ -52,9 +51,11 @@ export function registerTransform(program: Command): void {
     .action(async (opts: TransformFlags) => {
       if (!opts.in) throw new UserError('--in DIR is required: the folder of table dumps written by ferry extract');
       if (opts.watch) {
+        const { watchTransform } = await import('../transform/watch.ts');
         await watchTransform({ configFile: opts.config, args: process.argv.slice(process.argv.indexOf('transform') + 1) });
         return;
       }
+      const { runTransformJob } = await import('../transform/engine.ts');
       const summary = await runTransformJob({
         inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
         workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
@@ -76,6 +77,7 @@ export function registerTransform(program: Command): void {
     .option('--config <file>', 'config whose eventSchemas list the event .proto files', 'ferry.config.ts')
     .option('--proto <files...>', 'event .proto files (instead of the config\'s eventSchemas)')
     .action(async (opts: { in: string; out: string; config: string; proto?: string[] }) => {
+      const { generateTypes } = await import('../transform/codegen.ts');
       const result = await generateTypes({ inDir: opts.in, outDir: opts.out, configFile: opts.config, protoFiles: opts.proto });
       process.stderr.write(`wrote ${path.relative(process.cwd(), result.file)}: ${result.tables} table row types, ${result.events} event types\n`);
     });

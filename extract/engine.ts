@@ -16,6 +16,7 @@ import { PostgresSource } from './postgres-source.ts';
 import { generateTableSchema, headerColumns, type TableRef, type TableSchema } from './row-schema.ts';
 import { claimPartials, removeAll, salvagedBlocks } from './salvage.ts';
 import { ExtractError, tableName, type ColumnOptions, type KeyTuple, type RowBatch, type Source, type SourceOptions, type TableInfo } from './source.ts';
+import { EXTRACT_DEFAULTS } from './defaults.ts';
 import { WallClock } from './values.ts';
 
 export interface ExtractOptions {
@@ -82,19 +83,7 @@ export interface ExtractResult {
   totals: { rows: number; bytes: number; uncompressedBytes: number };
 }
 
-export const EXTRACT_DEFAULTS = {
-  out: 'dumps/out/tables',
-  schemasOut: 'schemas/legacy',
-  concurrency: 2,
-  parts: 1,
-  chunkRows: 50_000,
-  chunkBytes: 32 * 1024 * 1024,
-  gzipLevel: 1,
-  sourceTimezone: 'UTC',
-  statementTimeoutMs: 600_000,
-  retries: 5,
-  retryBaseMs: 500,
-} as const;
+export { EXTRACT_DEFAULTS };
 
 export function createSource(options: SourceOptions): Source {
   let scheme: string;

@@ -6,6 +6,7 @@ import type { ModuleDefinition } from '../seed/module-definition.ts';
 import type { RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
 import type { TransformDefinition } from '../transform/definition.ts';
 import { UserError } from './errors.ts';
+import { registerTypeScript } from './typescript-loader.js';
 
 export interface FerryConfig {
   /** .proto files declaring the domain events, relative to the config file. */
@@ -32,6 +33,9 @@ export async function loadConfig(file = 'ferry.config.ts'): Promise<LoadedConfig
   const absolute = path.resolve(file);
   if (!existsSync(absolute)) throw new UserError(`config file ${file} not found: pass --config PATH`);
   let mod: { default?: FerryConfig };
+  // Compiled (the installed package), nothing has taught Node TypeScript yet; from sources, the
+  // entry point or the test runner has.
+  if (import.meta.url.endsWith('.js')) await registerTypeScript();
   try {
     mod = (await import(pathToFileURL(absolute).href)) as { default?: FerryConfig };
   } catch (err) {

@@ -46,10 +46,10 @@ export interface ModuleDefinition {
   name: string;
   /**
    * The module's own database: a full `postgres://…` URL (e.g. from an environment variable), or
-   * give `database` and the server URL with `--url` / `FERRY_MODULES_URL`.
+   * give `database` and the server URL with `--url` / `FERRY_PG_URL`.
    */
   url?: string;
-  /** Database name on the server given by `--url` / `FERRY_MODULES_URL`. */
+  /** Database name on the server given by `--url` / `FERRY_PG_URL`. */
   database?: string;
   /**
    * PostgreSQL schema that holds the module's tables and its `ferry_progress` table (default: the

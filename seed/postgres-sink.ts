@@ -155,7 +155,7 @@ export interface RowCounts {
 }
 
 export interface SinkOptions {
-  /** Server URL for modules that name only a database (`--url` / FERRY_MODULES_URL). */
+  /** Server URL for modules that name only a database (`--url` / FERRY_PG_URL). */
   serverUrl?: string;
   /** Folder of ferry.config.ts, for `schemaFile`. */
   configDir: string;
@@ -549,7 +549,7 @@ export class PostgresModuleSink {
 export function resolveModuleUrl(module: ModuleDefinition, serverUrl: string | undefined): string {
   if (module.url) return module.url;
   if (!module.database) throw new UserError(`module ${module.name}: set url or database in ferry.config.ts`);
-  if (!serverUrl) throw new UserError(`module ${module.name} names database "${module.database}": pass --url postgres://… (or set FERRY_MODULES_URL) for its server`);
+  if (!serverUrl) throw new UserError(`module ${module.name} names database "${module.database}": pass --url postgres://… (or set FERRY_PG_URL) for its server`);
   let url: URL;
   try {
     url = new URL(serverUrl);

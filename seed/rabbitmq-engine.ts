@@ -14,21 +14,12 @@ import { CheckpointFile } from './checkpoint-file.ts';
 import { eventBlocks, listEventDumps, parseShard, type EventBlock } from './event-batches.ts';
 import { ChannelLostError, MessageStatus, RabbitmqConnectError, RabbitmqSink, type AmqpMessage, type WriteOutcome } from './rabbitmq-sink.ts';
 import { checkExchange, declareTopology, type RabbitmqQueue } from './rabbitmq-topology.ts';
+import { SEED_RABBITMQ_DEFAULTS } from './rabbitmq-defaults.ts';
 
 export type PayloadEncoding = 'protobuf' | 'json';
 export type UnroutablePolicy = 'fail' | 'skip';
 
-export const SEED_RABBITMQ_DEFAULTS = {
-  batchSize: 500,
-  window: 5_000,
-  channels: 1,
-  connections: 1,
-  /** RabbitMQ's default max_message_size (128 MiB). */
-  maxMessageBytes: 128 * 1024 * 1024,
-  connectTimeoutSeconds: 10,
-  reconnectTimeoutSeconds: 120,
-  nackRetries: 5,
-};
+export { SEED_RABBITMQ_DEFAULTS };
 
 export interface SeedRabbitmqOptions {
   /** Folder with the event dumps. */

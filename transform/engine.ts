@@ -20,6 +20,7 @@ import {
 import { TransformRuntime, TransformRowError, type BlockResult, type BlockTask, type InputSpec, type Reject } from './runtime.ts';
 import { typecheckConfig } from './typecheck.ts';
 import { WorkerPool, defaultWorkerHeapMb, orderedResults } from './worker-pool.ts';
+import { defaultWorkers } from './defaults.ts';
 
 export type Order = 'none' | 'occurred_at';
 
@@ -125,9 +126,7 @@ class TransformProgress extends Progress {
   }
 }
 
-export function defaultWorkers(): number {
-  return Math.max(1, Math.min(os.availableParallelism(), 4));
-}
+export { defaultWorkers };
 
 export async function runTransformJob(options: TransformJobOptions): Promise<TransformSummary> {
   const order = options.order ?? 'none';

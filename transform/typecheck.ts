@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../lib/errors.ts';
 
 const FERRY_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
 
 export interface TypecheckResult {
   errors: string[];
@@ -33,8 +34,9 @@ export async function typecheckFiles(files: string[]): Promise<TypecheckResult> 
     esModuleInterop: true,
     allowImportingTsExtensions: true,
     resolveJsonModule: true,
-    types: ['node'],
-    typeRoots: [path.join(FERRY_ROOT, 'node_modules', '@types')],
+    // From ferry's sources (a clone of the repository), 'ferry' resolves to them and Node's types
+    // are ferry's own; installed, the project's own node_modules serve both.
+    ...(FROM_SOURCES ? { customConditions: ['ferry-source'], types: ['node'], typeRoots: [path.join(FERRY_ROOT, 'node_modules', '@types')] } : {}),
   };
   const program = ts.createProgram(files.map((f) => path.resolve(f)), options);
   const diagnostics = ts.getPreEmitDiagnostics(program);

@@ -1,9 +1,9 @@
-// Worker thread entry: plain JavaScript, so it can register tsx before loading the TypeScript
-// worker and, through it, the user's TypeScript config and transforms (both loaders, as in
-// bin/ferry.js, for user projects whose package.json does not say "type": "module").
-import { register as registerCjs } from 'tsx/cjs/api';
-import { register } from 'tsx/esm/api';
+// Worker thread entry: plain JavaScript, so it can register tsx before loading the worker (from
+// TypeScript sources in a clone of the repository, compiled JavaScript in the package) and,
+// through it, the user's TypeScript config and transforms.
+import { existsSync } from 'node:fs';
+import { registerTypeScript } from '../lib/typescript-loader.js';
 
-registerCjs();
-register();
-await import('./block-worker.ts');
+await registerTypeScript();
+const source = new URL('./block-worker.ts', import.meta.url);
+await import(existsSync(source) ? source.href : new URL('./block-worker.js', import.meta.url).href);

@@ -1,6 +1,6 @@
 // The dating-site migration: event schemas, one transform per legacy table, the target modules
 // (each its own PostgreSQL database) and the RabbitMQ topology for staging brokers.
-import { defineConfig } from '../../lib/config.ts';
+import { defineConfig } from 'ferry';
 import { handlers } from './handlers.ts';
 import abuseReports from './transforms/abuse-reports.ts';
 import blocks from './transforms/blocks.ts';
@@ -17,7 +17,7 @@ const MODULES = ['members', 'profiles', 'chat', 'flirts', 'favorites', 'blocks',
 export default defineConfig({
   eventSchemas: ['blocks', 'chat', 'favorites', 'flirts', 'members', 'moderation', 'profiles', 'visits'].map((m) => `events/${m}.proto`),
   transforms: [members, profileTexts, photos, messages, flirts, favorites, blocks, profileVisits, abuseReports],
-  // Each module owns a database named dating_<module> on the server given by --url / FERRY_MODULES_URL.
+  // Each module owns a database named dating_<module> on the server given by --url / FERRY_PG_URL.
   modules: MODULES.map((name) => ({ name, database: `dating_${name}`, schemaName: name, schemaFile: `modules/${name}.sql`, handlers: handlers[name] })),
   rabbitmq: {
     exchange: 'dating.events',

@@ -1,7 +1,7 @@
 // Each module's handlers: which events it consumes and the rows they become in its own database
 // (modules/<module>.sql). Pure functions of the event; ferry batches what they return into COPY
 // and set-based UPDATE/DELETE statements.
-import { insert, remove, update, type ModuleDefinition } from '../../seed/module-definition.ts';
+import { insert, remove, update, type ModuleDefinition } from 'ferry';
 
 // Payloads arrive decoded as plain objects: field names as in events/*.proto, int64 as strings,
 // Timestamps as {seconds, nanos}, enums by name, unset optional fields as null.

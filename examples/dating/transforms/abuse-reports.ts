@@ -1,5 +1,5 @@
 // dbo.AbuseReports → AbuseReported, and AbuseReportHandled when a moderator handled it.
-import { defineTransform, type EmittedEvent } from '../../../transform/api.ts';
+import { defineTransform, type EmittedEvent } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 import { reasonCode } from './clean.ts';
 

@@ -1,5 +1,5 @@
 // dbo.Blocks (composite key) → MemberBlocked.
-import { defineTransform } from '../../../transform/api.ts';
+import { defineTransform } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 
 export default defineTransform<Transform<'dbo.Blocks'>>({

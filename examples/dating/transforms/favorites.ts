@@ -1,5 +1,5 @@
 // dbo.Favorites (composite key) → FavoriteAdded.
-import { defineTransform } from '../../../transform/api.ts';
+import { defineTransform } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 
 export default defineTransform<Transform<'dbo.Favorites'>>({

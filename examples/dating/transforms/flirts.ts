@@ -1,5 +1,5 @@
 // dbo.Flirts → FlirtSent.
-import { defineTransform } from '../../../transform/api.ts';
+import { defineTransform } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 import { flirtKind } from './clean.ts';
 

@@ -1,6 +1,6 @@
 // dbo.Members → MemberRegistered (every row), MemberProfileUpdated (when LastSeenAt is set),
 // MemberDeleted (soft-deleted rows). Cleans the legacy warts on the way.
-import { defineTransform, type EmittedEvent } from '../../../transform/api.ts';
+import { defineTransform, type EmittedEvent } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 import { cleanCity, gender } from './clean.ts';
 

@@ -1,5 +1,5 @@
 // dbo.Messages → MessageSent, MessageRead (when IsRead), MessageHidden (per deleted-by flag).
-import { defineTransform, type EmittedEvent } from '../../../transform/api.ts';
+import { defineTransform, type EmittedEvent } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 
 export default defineTransform<Transform<'dbo.Messages'>>({

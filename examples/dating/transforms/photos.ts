@@ -1,5 +1,5 @@
 // dbo.Photos → PhotoUploaded, and PhotoDeleted for soft-deleted photos.
-import { defineTransform, type EmittedEvent } from '../../../transform/api.ts';
+import { defineTransform, type EmittedEvent } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 import { absoluteUrl } from './clean.ts';
 

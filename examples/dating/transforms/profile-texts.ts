@@ -1,6 +1,6 @@
 // dbo.ProfileTexts → ProfileTextWritten. Texts never edited have no UpdatedAt: they were written
 // when the member registered, which we look up (dbo.Members is a reference table here).
-import { defineTransform } from '../../../transform/api.ts';
+import { defineTransform } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 
 export default defineTransform<Transform<'dbo.ProfileTexts'>>({

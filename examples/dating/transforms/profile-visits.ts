@@ -1,6 +1,6 @@
 // dbo.ProfileVisits → ProfileVisited. The table has no foreign keys: visits by or of purged
 // members point at nobody, so they are rejected (and land in the rejects dump with --max-errors).
-import { defineTransform } from '../../../transform/api.ts';
+import { defineTransform } from 'ferry';
 import type { Transform } from '../generated/ferry-types.ts';
 
 export default defineTransform<Transform<'dbo.ProfileVisits'>>({
