@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const NAMES = ['dump', 'extract', 'transform', 'seed-modules', 'seed-rabbitmq', 'e2e'];
+const NAMES = ['dump', 'extract', 'transform', 'seed-modules', 'seed-rabbitmq', 'e2e', 'startup'];
 const name = process.argv[2];
 if (!name || !NAMES.includes(name)) {
   process.stderr.write(`usage: npm run bench -- NAME   (NAME: ${NAMES.join(', ')})\n`);

@@ -25,6 +25,7 @@ interface ExtractFlags {
   resume?: boolean;
   restart?: boolean;
   json?: boolean;
+  quiet?: boolean;
   sourceTimezone: string;
   isolation?: string;
   statementTimeout: number;
@@ -53,6 +54,7 @@ export function registerExtract(program: Command): void {
     .option('--shard <i/n>', 'extract only every n-th selected table (by name), from 0-based i: run n copies into the same --out')
     .option('--restart', 'start over even though --out holds an unfinished run (its progress is discarded)')
     .option('--json', 'print the run summary as one JSON document on stdout')
+    .option('--quiet', 'no live progress on stderr (retries and the summary still show)')
     .option('--source-timezone <tz>', 'time zone of the source\'s zone-less datetimes (IANA name)', EXTRACT_DEFAULTS.sourceTimezone)
     .option('--isolation <level>', 'read-committed | repeatable-read | snapshot | serializable (mssql also: read-uncommitted)')
     .option('--statement-timeout <seconds>', 'cancel a query running longer than this', (v) => int(v, '--statement-timeout', 1), EXTRACT_DEFAULTS.statementTimeoutMs / 1000)
@@ -61,7 +63,7 @@ export function registerExtract(program: Command): void {
       const from = flags.from ?? process.env.FERRY_EXTRACT_FROM;
       if (!from) throw new UserError('extract needs --from <url> (mssql://… or postgres://…), or FERRY_EXTRACT_FROM');
       const { runExtract } = await import('../extract/engine.ts');
-      const board = new ProgressBoard();
+      const board = new ProgressBoard(Boolean(flags.quiet));
       try {
         const result = await runExtract({
           from,
@@ -120,7 +122,7 @@ class ProgressBoard implements ExtractReporter {
   private readonly timer: NodeJS.Timeout;
   private readonly tty = Boolean(process.stderr.isTTY);
 
-  constructor() {
+  constructor(private readonly quiet: boolean) {
     this.timer = setInterval(() => this.render(), this.tty ? 250 : 5000);
     this.timer.unref();
   }
@@ -138,6 +140,7 @@ class ProgressBoard implements ExtractReporter {
   tableFinished(s: TableSummary): void {
     this.active.get(s.table)?.finish();
     this.active.delete(s.table);
+    if (this.quiet) return;
     this.clear();
     process.stderr.write(`${s.table}: ${s.rows} rows, ${(s.bytes / 1e6).toFixed(2)} MB in ${s.seconds.toFixed(1)}s\n`);
   }
@@ -148,6 +151,7 @@ class ProgressBoard implements ExtractReporter {
   }
 
   private render(): void {
+    if (this.quiet) return;
     const lines = [...this.active.values()].filter((p) => p.count > 0).map((p) => p.line());
     if (lines.length === 0) return;
     if (this.tty) process.stderr.write(`\r\x1b[2K${lines.join(' | ').slice(0, (process.stderr.columns || 120) - 1)}`);

@@ -10,11 +10,6 @@ export function registerInit(program: Command): void {
     .option('--from <url>', 'read the legacy database\'s catalog (no rows): row types and a transform skeleton per table (or FERRY_EXTRACT_FROM)')
     .option('--tables <list>', 'with --from: only these tables (schema.table, comma-separated)', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--json', 'print what was written as one JSON document on stdout')
-    .addHelpText('after', `
-Examples:
-  $ mkdir my-migration && cd my-migration && npm install -D ferry && npx ferry init
-  $ npx ferry init my-migration --from 'mssql://reader:secret@replica:1433/Legacy'
-  $ npx ferry init . --from "$FERRY_EXTRACT_FROM" --tables dbo.Members,dbo.Orders`)
     .action(async (dir: string, flags: { from?: string; tables?: string[]; json?: boolean }) => {
       const { initProject } = await import('../init/scaffold.ts');
       const result = await initProject({ dir, from: flags.from, tables: flags.tables, log: (line) => process.stderr.write(`${line}\n`) });

@@ -6,6 +6,7 @@ import { ferryPackage } from '../lib/package-info.ts';
 import { redact } from '../lib/redact.ts';
 import { registerDump } from './dump-command.ts';
 import { registerExtract } from './extract-command.ts';
+import { addExamples } from './help-examples.ts';
 import { registerInit } from './init-command.ts';
 import { registerSeed } from './seed-command.ts';
 import { registerServices } from './services-command.ts';
@@ -23,6 +24,7 @@ for (const register of [registerInit, registerExtract, registerDump, registerTra
   register(program);
 }
 await registerDemo(program);
+addExamples(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -18,6 +18,7 @@ interface SeedModulesFlags {
   only?: string;
   json?: boolean;
   quiet?: boolean;
+  recursive?: boolean;
 }
 
 export function registerSeedModules(seed: Command): void {
@@ -25,6 +26,7 @@ export function registerSeedModules(seed: Command): void {
     .command('modules')
     .description("write events into each module's own PostgreSQL database (COPY batches, exactly once)")
     .requiredOption('--in <dir>', 'folder of event dumps (from "ferry transform")')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--config <file>', 'config with modules: [...]', 'ferry.config.ts')
     .option('--url <postgres-url>', 'server for modules that name only a database (default: $FERRY_PG_URL, as `ferry services env` exports it)')
     .option('--create-databases', "create module databases that do not exist yet")
@@ -53,6 +55,7 @@ export function registerSeedModules(seed: Command): void {
       }
       const summary = await seedModules({
         input: flags.in,
+        recursive: flags.recursive,
         modules,
         configDir: dir,
         serverUrl: flags.url ?? process.env.FERRY_PG_URL,

@@ -28,6 +28,7 @@ interface Opts {
   reconnectTimeout: number;
   json?: boolean;
   quiet?: boolean;
+  recursive?: boolean;
 }
 
 export function registerSeedRabbitmq(seed: Command): void {
@@ -35,6 +36,7 @@ export function registerSeedRabbitmq(seed: Command): void {
     .command('rabbitmq')
     .description('publish event dumps to a RabbitMQ topic exchange (routing key = event type), with publisher confirms, resumable')
     .requiredOption('--in <dir>', 'folder with the event dumps (from ferry transform)')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--url <amqp-url>', 'broker, e.g. amqp://user:pass@host:5672/vhost (default: $FERRY_AMQP_URL)')
     .option('--exchange <name>', `exchange to publish to (default: rabbitmq.exchange in the config, else ${DEFAULT_EXCHANGE})`)
     .option('--declare', 'declare the exchange (topic, durable) and the queues and bindings of rabbitmq.queues in the config')
@@ -73,6 +75,7 @@ export function registerSeedRabbitmq(seed: Command): void {
         const { seedRabbitmq, summaryLines } = await import('../seed/rabbitmq-engine.ts');
         const summary = await seedRabbitmq({
           in: opts.in,
+          recursive: opts.recursive,
           url,
           exchange: opts.exchange ?? topology.exchange ?? DEFAULT_EXCHANGE,
           declare: Boolean(opts.declare),

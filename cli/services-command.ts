@@ -46,6 +46,32 @@ export function registerServices(program: Command): void {
       if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
       printEnv(servicesEnv(running));
     });
+
+  services
+    .command('rabbitmqctl')
+    .description('run rabbitmqctl against the local broker, e.g. list_queues name messages')
+    .argument('[args...]', 'rabbitmqctl arguments')
+    .allowUnknownOption()
+    .action(async (args: string[]) => {
+      const running = await runningServices();
+      if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+      const { rabbitmqctl } = await import('../services/rabbitmq-server.ts');
+      process.stdout.write(await rabbitmqctl(running.rabbitmq, args.length ? args : ['list_queues', 'name', 'messages', 'consumers']));
+    });
+
+  services
+    .command('psql')
+    .description('open psql on the local PostgreSQL (arguments go to psql, e.g. -d dating_chat -c "\\dt chat.*")')
+    .argument('[args...]', 'psql arguments')
+    .allowUnknownOption()
+    .action(async (args: string[]) => {
+      const running = await runningServices();
+      if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+      const { spawnSync } = await import('node:child_process');
+      const r = spawnSync('psql', [servicesEnv(running).FERRY_PG_URL, ...args], { stdio: 'inherit' });
+      if (r.error) throw new UserError(`psql did not start (${(r.error as NodeJS.ErrnoException).code}): install postgresql-client`);
+      process.exitCode = r.status ?? 1;
+    });
 }
 
 function printEnv(env: Record<string, string>): void {

@@ -23,6 +23,8 @@ interface TransformFlags {
   show: number;
   shard?: string;
   digests?: boolean;
+  quiet?: boolean;
+  recursive?: boolean;
 }
 
 export function registerTransform(program: Command): void {
@@ -33,12 +35,14 @@ export function registerTransform(program: Command): void {
     // Not requiredOption: commander would then demand it of `ferry transform codegen` too.
     .option('--in <dir>', 'folder of table dumps (from ferry extract) (required)')
     .option('--out <dir>', 'folder for the event dumps (required unless --dry-run)')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--config <file>', 'the config that lists transforms and event schemas', 'ferry.config.ts')
     .addOption(new Option('--order <order>', 'occurred_at: one globally time-ordered events.pb.gz (external sort); none: one event dump per table dump').choices(['none', 'occurred_at']).default('none'))
     .option('--sample <n|p%>', 'only some blocks: N rows per table, or P% of each table\'s blocks (always the same ones)')
     .option('--dry-run', 'write nothing: print counts per event type and the first events as NDJSON')
     .option('--watch', 're-run when the config, a transform or a schema is saved; print counts and what changed')
     .option('--json', 'print the run summary as one JSON document on stdout')
+    .option('--quiet', 'no live progress on stderr')
     .option('--workers <n>', `worker threads running transforms (0: in the main thread)`, (v) => count(v, '--workers'), defaultWorkers())
     .option('--max-errors <n>', 'rejected rows to tolerate (written to rejects.pb.gz); default 0 stops at the first', (v) => count(v, '--max-errors'), 0)
     .option('--memory-mb <n>', 'memory budget of --order occurred_at before spilling sorted runs to disk', (v) => count(v, '--memory-mb', 1), 64)
@@ -59,7 +63,7 @@ export function registerTransform(program: Command): void {
       const summary = await runTransformJob({
         inDir: opts.in, outDir: opts.out, configFile: opts.config, order: opts.order, sample: opts.sample, dryRun: opts.dryRun,
         workers: opts.workers, maxErrors: opts.maxErrors, memoryMb: opts.memoryMb, workerHeapMb: opts.workerHeapMb, tmpDir: opts.tmpDir, typecheck: opts.typecheck,
-        showEvents: opts.show, quiet: Boolean(process.env.FERRY_QUIET), shard: opts.shard, digests: opts.digests,
+        showEvents: opts.show, quiet: Boolean(opts.quiet || process.env.FERRY_QUIET), recursive: opts.recursive, shard: opts.shard, digests: opts.digests,
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -74,11 +78,12 @@ export function registerTransform(program: Command): void {
     .description('generate TypeScript types for table rows (from the dump headers) and event payloads (from the .proto files)')
     .requiredOption('--in <dir>', 'folder of table dumps')
     .requiredOption('--out <dir>', 'folder for the generated ferry-types.ts')
+    .option('--recursive', 'also read the dumps in subfolders of --in')
     .option('--config <file>', 'config whose eventSchemas list the event .proto files', 'ferry.config.ts')
     .option('--proto <files...>', 'event .proto files (instead of the config\'s eventSchemas)')
-    .action(async (opts: { in: string; out: string; config: string; proto?: string[] }) => {
+    .action(async (opts: { in: string; out: string; config: string; proto?: string[]; recursive?: boolean }) => {
       const { generateTypes } = await import('../transform/codegen.ts');
-      const result = await generateTypes({ inDir: opts.in, outDir: opts.out, configFile: opts.config, protoFiles: opts.proto });
+      const result = await generateTypes({ inDir: opts.in, outDir: opts.out, configFile: opts.config, protoFiles: opts.proto, recursive: opts.recursive });
       process.stderr.write(`wrote ${path.relative(process.cwd(), result.file)}: ${result.tables} table row types, ${result.events} event types\n`);
     });
 }

@@ -29,9 +29,12 @@ export async function verifyDump(file: string): Promise<VerifyResult> {
   }
 }
 
-/** Dump files under a folder (recursively), in a stable order. */
-export async function listDumps(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+/**
+ * Dump files in a folder, in a stable order: only its own unless `recursive` (a folder of a run's
+ * dumps often sits beside or above others, e.g. the demo's under dumps/out).
+ */
+export async function listDumps(dir: string, options: { recursive?: boolean } = {}): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: Boolean(options.recursive) });
   return entries
     .filter((e) => e.isFile() && e.name.endsWith(DUMP_SUFFIX) && !e.name.startsWith('.'))
     .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
@@ -52,6 +55,6 @@ export async function verifyPath(target: string): Promise<VerifyResult[]> {
   const info = await stat(target);
   if (!info.isDirectory()) return [await verifyDump(target)];
   const results: VerifyResult[] = [];
-  for (const file of await listDumps(target)) results.push(await verifyDump(file));
+  for (const file of await listDumps(target, { recursive: true })) results.push(await verifyDump(file));
   return results;
 }

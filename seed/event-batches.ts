@@ -30,6 +30,8 @@ export interface EventBatchOptions {
   resumeFrom?: ReadonlyMap<string, number>;
   /** Shard filter (`--shard i/n`): which blocks this process handles. */
   includeBlock?: (file: string, block: number) => boolean;
+  /** Also the dumps in subfolders of the input folder. */
+  recursive?: boolean;
 }
 
 export interface EventDumpInfo {
@@ -38,11 +40,11 @@ export interface EventDumpInfo {
   records: number;
 }
 
-/** Event dumps under `dir`, in file-name order, with their event counts. */
-export async function listEventDumps(dir: string): Promise<EventDumpInfo[]> {
+/** Event dumps in `dir` (and its subfolders when `recursive`), in file-name order, with their event counts. */
+export async function listEventDumps(dir: string, recursive = false): Promise<EventDumpInfo[]> {
   let files: string[];
   try {
-    files = await listDumps(dir);
+    files = await listDumps(dir, { recursive });
   } catch (err) {
     throw new UserError(`cannot read event dumps from ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
@@ -63,7 +65,7 @@ export async function listEventDumps(dir: string): Promise<EventDumpInfo[]> {
 
 /** Batches of events from every event dump under `dir`, pulled one at a time (backpressure). */
 export async function* eventBatches(dir: string, options: EventBatchOptions): AsyncGenerator<EventBatch> {
-  for (const info of await listEventDumps(dir)) {
+  for (const info of await listEventDumps(dir, options.recursive)) {
     const start = options.resumeFrom?.get(info.file) ?? 0;
     if (start >= info.records) continue;
     const reader = await DumpReader.open(info.path);
@@ -124,7 +126,7 @@ export interface EventBlock {
  * the current one is consumed.
  */
 export async function* eventBlocks(dir: string, options: Omit<EventBatchOptions, 'batchSize'>): AsyncGenerator<EventBlock> {
-  for (const info of await listEventDumps(dir)) {
+  for (const info of await listEventDumps(dir, options.recursive)) {
     const start = options.resumeFrom?.get(info.file) ?? 0;
     if (start >= info.records) continue;
     const reader = await DumpReader.open(info.path);

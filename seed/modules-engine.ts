@@ -18,6 +18,8 @@ import {
 export interface SeedModulesOptions {
   /** Folder of event dumps. */
   input: string;
+  /** Also read the dumps in subfolders of the input folder (--recursive). */
+  recursive?: boolean;
   modules: ModuleDefinition[];
   /** Folder of ferry.config.ts (for `schemaFile`). */
   configDir: string;
@@ -158,7 +160,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   if (options.resume && options.reset) throw new UserError('pass either --resume or --reset, not both');
   checkModules(options.modules);
 
-  const inputs = await listEventDumps(options.input);
+  const inputs = await listEventDumps(options.input, options.recursive);
   const inputEvents = inputs.reduce((s, f) => s + f.records, 0);
   const started = performance.now();
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
@@ -238,7 +240,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
       }
       from = -1;
     };
-    reading: for await (const block of eventBlocks(options.input, { resumeFrom, includeBlock })) {
+    reading: for await (const block of eventBlocks(options.input, { resumeFrom, includeBlock, recursive: options.recursive })) {
       if (failure) break;
       let k = block.fromRecord;
       for (const event of block.events()) {

@@ -24,6 +24,8 @@ export { SEED_RABBITMQ_DEFAULTS };
 export interface SeedRabbitmqOptions {
   /** Folder with the event dumps. */
   in: string;
+  /** Also read the dumps in subfolders of the input folder (--recursive). */
+  recursive?: boolean;
   url: string;
   exchange: string;
   /** Declare the exchange and `queues` (else only check that the exchange exists). */
@@ -154,7 +156,7 @@ class RabbitmqSeeder {
     const o = this.options;
     if (o.batchSize < 1 || o.window < 1 || o.channels < 1 || o.connections < 1) throw new UserError('--batch-size, --window, --channels and --connections must be at least 1');
     const includeBlock = parseShard(o.shard);
-    const dumps = await listEventDumps(o.in);
+    const dumps = await listEventDumps(o.in, o.recursive);
     const broker = new RabbitmqSink(this.sinkOptions()).broker;
     const resumed = await this.loadCheckpoint(dumps, broker);
     const total = o.shard ? undefined : dumps.reduce((s, d) => s + d.records - (this.startPositions.get(d.file) ?? 0), 0);
@@ -168,7 +170,7 @@ class RabbitmqSeeder {
       this.progress = new SeedProgress({ label: `seed rabbitmq → ${o.exchange}`, unit: 'events', total, quiet: o.quiet }, () => this.liveState());
       if (!this.checkpoint.complete) {
         await this.save();
-        await this.publishAll(eventBlocks(o.in, { resumeFrom: this.startPositions, includeBlock }));
+        await this.publishAll(eventBlocks(o.in, { resumeFrom: this.startPositions, includeBlock, recursive: o.recursive }));
         this.checkpoint.complete = true;
         await this.save();
       }

@@ -15,6 +15,8 @@ export const TYPES_FILE = 'ferry-types.ts';
 
 export interface CodegenOptions {
   inDir: string;
+  /** Also read the dumps in subfolders of the input folder (--recursive). */
+  recursive?: boolean;
   outDir: string;
   configFile?: string;
   /** Event .proto files; when absent, the config's eventSchemas. */
@@ -36,7 +38,7 @@ export async function generateTypes(options: CodegenOptions): Promise<{ file: st
   } catch (err) {
     throw new UserError(`event schemas do not parse: ${(err as Error).message}`);
   }
-  const tables = await openTableDumps(options.inDir);
+  const tables = await openTableDumps(options.inDir, options.recursive);
   try {
     const file = path.resolve(options.outDir, TYPES_FILE);
     const source = renderTypes({ tables: [...tables.values()].map((t) => ({ name: t.table, file: path.basename(t.readers[0].file), type: t.readers[0].recordType, header: t.header })), root, fromDir: path.dirname(file), sources: { inDir: options.inDir, protoFiles } });

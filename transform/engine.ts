@@ -26,6 +26,8 @@ export type Order = 'none' | 'occurred_at';
 
 export interface TransformJobOptions {
   inDir: string;
+  /** Also read the dumps in subfolders of the input folder (--recursive). */
+  recursive?: boolean;
   /** Required unless dryRun. */
   outDir?: string;
   configFile: string;
@@ -149,7 +151,7 @@ export async function runTransformJob(options: TransformJobOptions): Promise<Tra
     throw new UserError(`event schemas do not parse: ${(err as Error).message}`);
   }
 
-  const tables = await openTableDumps(options.inDir);
+  const tables = await openTableDumps(options.inDir, options.recursive);
   let pool: WorkerPool | undefined;
   let sorter: ExternalSorter | undefined;
   const outDir = options.outDir ? path.resolve(options.outDir) : undefined;

@@ -58,11 +58,11 @@ export interface TableDumps {
   header: DumpHeader;
 }
 
-/** Opens every table dump in `dir` (recursively, in sorted file order) and groups them by table. */
-export async function openTableDumps(dir: string): Promise<Map<string, TableDumps>> {
+/** Opens every table dump in `dir` (and its subfolders when `recursive`), in sorted file order, and groups them by table. */
+export async function openTableDumps(dir: string, recursive = false): Promise<Map<string, TableDumps>> {
   let files: string[];
   try {
-    files = await listDumps(dir);
+    files = await listDumps(dir, { recursive });
   } catch (err) {
     throw new UserError(`input folder ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
