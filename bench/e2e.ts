@@ -3,7 +3,7 @@
 // disk grow with the data.
 //   npm run bench -- e2e [--scales quarter,fi] [--no-rabbitmq]
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -94,6 +94,9 @@ interface StepExtras {
   outputWhat?: string;
   /** 1-minute load average at the step's end (the machine is shared). */
   load: number;
+  /** The step's RSS (MB) at the end of each quarter of its run, and its open sockets min-max: flat when nothing leaks. */
+  rssQuartersMb: number[];
+  sockets: [number, number];
 }
 
 type ScaleRun = { scale: ScaleName; result: PipelineResult; limits: Limits; extras: Map<string, StepExtras> };
@@ -134,6 +137,7 @@ function stepLine(s: PipelineResult['steps'][number], x: StepExtras | undefined)
   parts.push(`peak RSS ${Math.round(s.peakRssMb)} MB`);
   if (x) parts.push(`temp disk peak ${mb(x.tempPeakBytes)} MB`);
   if (x?.outputBytes !== undefined) parts.push(`output ${mb(x.outputBytes)} MB (${x.outputWhat})`);
+  if (x?.rssQuartersMb.length) parts.push(`RSS by quarter ${x.rssQuartersMb.join('/')} MB, sockets ${x.sockets[0]}-${x.sockets[1]}`);
   if (x) parts.push(`load ${x.load.toFixed(2)}`);
   return `${s.name}: ${parts.join(', ')}`;
 }
@@ -168,12 +172,13 @@ function mb(bytes: number): string {
 
 /**
  * Samples every SAMPLE_MS, from outside the steps: the size of the sort's temporary folder (as du
- * counts it) and the CPU time of this process's finished children (/proc/self/stat cutime +
- * cstime, which grow when a step's process is reaped), so each step's peak and CPU come from the
+ * counts it), the CPU time of this process's finished children (/proc/self/stat cutime + cstime,
+ * which grow when a step's process is reaped), and the running step's RSS and open sockets
+ * (connections to PostgreSQL and RabbitMQ), so each step's peak, CPU and leaks come from the
  * samples in its window.
  */
 class RunSampler {
-  readonly samples: Array<{ t: number; tempBytes: number; childCpuSeconds: number; load: number }> = [];
+  readonly samples: Array<{ t: number; tempBytes: number; childCpuSeconds: number; load: number; rssBytes?: number; sockets?: number }> = [];
   private readonly timer: NodeJS.Timeout;
   private busy?: Promise<void>;
 
@@ -187,7 +192,7 @@ class RunSampler {
   private async sample(): Promise<void> {
     const t = Date.now();
     const tempBytes = await duBytes(this.dir);
-    this.samples.push({ t, tempBytes, childCpuSeconds: await childCpuSeconds(), load: os.loadavg()[0] });
+    this.samples.push({ t, tempBytes, childCpuSeconds: await childCpuSeconds(), load: os.loadavg()[0], ...(await stepProcess()) });
   }
 
   async stop(): Promise<void> {
@@ -195,6 +200,22 @@ class RunSampler {
     await this.busy;
     await this.sample();
   }
+}
+
+/** RSS and open sockets of this process's largest child (the running step; tsx's esbuild is the other). */
+async function stepProcess(): Promise<{ rssBytes?: number; sockets?: number }> {
+  const tasks = await readdir('/proc/self/task').catch(() => [] as string[]);
+  const children = (await Promise.all(tasks.map((t) => readFile(`/proc/self/task/${t}/children`, 'utf8').catch(() => '')))).join(' ').trim().split(/\s+/).filter(Boolean);
+  let best: { rssBytes?: number; sockets?: number } = {};
+  for (const pid of children) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const rssBytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    if (rssBytes <= (best.rssBytes ?? 0)) continue;
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    const links = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+    best = { rssBytes, sockets: links.filter((l) => l.startsWith('socket:')).length };
+  }
+  return best;
 }
 
 /** Bytes allocated to the files under `dir` (what du reports), 0 when it is gone. */
@@ -225,10 +246,15 @@ async function stepExtras(s: PipelineResult['steps'][number], dirs: PipelineResu
   const before = samples.filter((x) => x.t <= s.startedAt).at(-1) ?? samples[0];
   const during = samples.filter((x) => x.t >= s.startedAt);
   // The step's process has been reaped: its CPU time is in this process's cutime now.
+  const live = during.filter((d) => d.rssBytes);
+  const quarter = (q: number) => live[Math.min(live.length - 1, Math.floor((q * live.length) / 4))]?.rssBytes ?? 0;
+  const sockets = live.map((d) => d.sockets ?? 0);
   const x: StepExtras = {
     cpuSeconds: (await childCpuSeconds()) - before.childCpuSeconds,
     tempPeakBytes: Math.max(0, ...during.map((d) => d.tempBytes)),
     load: os.loadavg()[0],
+    rssQuartersMb: live.length ? [1, 2, 3, 4].map((q) => Math.round(quarter(q - 0.001) / 1e6)) : [],
+    sockets: sockets.length ? [Math.min(...sockets), Math.max(...sockets)] : [0, 0],
   };
   const set = (bytes: number, what: string) => Object.assign(x, { outputBytes: bytes, outputWhat: what });
   switch (s.name) {
