@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { DumpWriter, eventSchema, makeEnvelope } from '../dumps/index.ts';
-import { insert, type ModuleDefinition } from '../seed/module-definition.ts';
+import { insert, type ModuleDefinition } from '../api/module.ts';
 import { seedModules } from '../seed/modules-engine.ts';
 import { acquireServices } from '../services/services.ts';
 import { uuidOf } from '../test/fixtures/event-dumps.ts';

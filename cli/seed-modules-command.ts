@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { formatSeconds, table } from '../lib/progress.ts';
+import type { SchemaMode } from '../api/module.ts';
 
 interface SeedModulesFlags {
   in: string;
@@ -10,6 +11,7 @@ interface SeedModulesFlags {
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  schema?: SchemaMode;
   batchSize: number;
   concurrency: number;
   maxErrors: number;
@@ -32,6 +34,7 @@ export function registerSeedModules(seed: Command): void {
     .option('--create-databases', "create module databases that do not exist yet")
     .option('--resume', 'continue where an earlier run stopped (progress is kept in each module database)')
     .option('--reset', "drop and recreate each module's schema, then seed from the start")
+    .option('--schema <mode>', "create: ferry creates each module's schema (the default); existing: seed into schemas the modules' own migrations made, run no DDL, drop nothing (overrides the modules' schemaMode)", schemaFlag)
     .option('--batch-size <n>', 'events per batch: one transaction per batch per module', (v) => intFlag(v, '--batch-size', 1), 20_000)
     .option('--concurrency <n>', 'modules written at the same time', (v) => intFlag(v, '--concurrency', 1), 4)
     .option('--max-errors <n>', 'skip up to N failing events (handler error, rejected row), list them, and still exit 0', (v) => intFlag(v, '--max-errors', 0), 0)
@@ -62,6 +65,7 @@ export function registerSeedModules(seed: Command): void {
         createDatabases: flags.createDatabases,
         resume: flags.resume,
         reset: flags.reset,
+        schemaMode: flags.schema,
         batchSize: flags.batchSize,
         concurrency: flags.concurrency,
         maxErrors: flags.maxErrors,
@@ -90,6 +94,11 @@ export function registerSeedModules(seed: Command): void {
       const skipped = summary.skipped.length ? `, ${summary.skipped.length} event(s) skipped (listed above)` : '';
       process.stderr.write(`${table(rows)}\nseeded ${summary.modules.length} module(s) from ${summary.inputEvents} input events in ${formatSeconds(summary.seconds)}${resumed}${skipped}\n`);
     });
+}
+
+function schemaFlag(value: string): SchemaMode {
+  if (value !== 'create' && value !== 'existing') throw new UserError(`--schema takes create or existing, not "${value}"`);
+  return value;
 }
 
 function intFlag(value: string, flag: string, min: number): number {

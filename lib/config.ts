@@ -1,25 +1,10 @@
-// ferry.config.ts: configuration in code (typed), secrets and URLs from flags or environment.
+// Loading ferry.config.ts (its types: api/config.ts): TypeScript through tsx, one-line errors.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ModuleDefinition } from '../seed/module-definition.ts';
-import type { RabbitmqTopology } from '../seed/rabbitmq-topology.ts';
-import type { TransformDefinition } from '../transform/definition.ts';
+import type { FerryConfig } from '../api/config.ts';
 import { UserError } from './errors.ts';
 import { registerTypeScript } from './typescript-loader.js';
-
-export interface FerryConfig {
-  /** .proto files declaring the domain events, relative to the config file. */
-  eventSchemas?: string[];
-  transforms?: TransformDefinition[];
-  modules?: ModuleDefinition[];
-  rabbitmq?: RabbitmqTopology;
-}
-
-/** Identity function that gives ferry.config.ts its types. */
-export function defineConfig<C extends FerryConfig>(config: C): C {
-  return config;
-}
 
 export interface LoadedConfig {
   config: FerryConfig;

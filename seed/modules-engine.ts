@@ -9,9 +9,9 @@ import type { EventRecord } from '../dumps/event-envelope.ts';
 import { UserError } from '../lib/errors.ts';
 import { Latencies, Progress, formatCount, type ProgressSummary } from '../lib/progress.ts';
 import { eventBlocks, listEventDumps, parseShard, readEventAt, readWireTimestamp, text, wireTimestamp } from './event-batches.ts';
-import type { EventHandler, ModuleDefinition, RowOp } from './module-definition.ts';
+import type { EventHandler, ModuleDefinition, RowOp, SchemaMode } from '../api/module.ts';
 import {
-  CopyArena, ModuleSeedError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
+  CopyArena, ModuleSeedError, NotInSchemaError, OperationError, PostgresModuleSink, isConnectionError, isDataError, pgMessage, planSteps,
   type EncodedOp, type ModuleBatch, type ProgressRow, type RowCounts,
 } from './postgres-sink.ts';
 
@@ -28,6 +28,9 @@ export interface SeedModulesOptions {
   createDatabases?: boolean;
   resume?: boolean;
   reset?: boolean;
+  /** `--schema MODE`: whether ferry creates every module's schema or seeds into existing ones
+   * (overrides each module's schemaMode). */
+  schemaMode?: SchemaMode;
   /** Events per batch (one transaction per batch per module). */
   batchSize?: number;
   /** Modules written at the same time. */
@@ -165,7 +168,7 @@ export async function seedModules(options: SeedModulesOptions): Promise<SeedModu
   const started = performance.now();
   const sinks = options.modules.map((m) => new PostgresModuleSink(m, {
     serverUrl: options.serverUrl, configDir: options.configDir, createDatabase: Boolean(options.createDatabases),
-    resume: Boolean(options.resume), reset: Boolean(options.reset), shard,
+    resume: Boolean(options.resume), reset: Boolean(options.reset), shard, schemaMode: options.schemaMode,
   }));
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const runs = sinks.map((s) => new ModuleRun(s));
@@ -354,6 +357,12 @@ function handle(
     ops.length = before;
     opRecords.length = before;
     arena.truncate(mark);
+    if (err instanceof NotInSchemaError && sink.schemaMode === 'existing') {
+      // Not a bad event but a schema that does not match the handlers: no --max-errors skips it.
+      throw new ModuleSeedError(
+        `${sink.describe()}: the ${event.type} handler (event ${event.id}, ${file} record ${record}) writes what the existing schema lacks: ${err.message}; add it with the module's own migrations (schemaMode 'existing': ferry creates no tables or columns)`,
+        { module: sink.module.name, file, record, eventId: event.id, eventType: event.type });
+    }
     const message = err instanceof OperationError ? `its operation does not fit the schema: ${err.message}` : `${(err as Error)?.message ?? String(err)}`;
     noteSkip({
       module: sink.module.name, eventId: event.id, eventType: event.type, file,

@@ -10,8 +10,9 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MAX_ISO_SECONDS, isoSeconds } from '../lib/iso-time.ts';
 import { UserError } from '../lib/errors.ts';
+import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 import { describeUrl, redact } from '../lib/redact.ts';
-import type { ModuleDefinition, Row, RowOp } from './module-definition.ts';
+import type { ModuleDefinition, Row, RowOp, SchemaMode } from '../api/module.ts';
 
 const PROGRESS_TABLE = 'ferry_progress';
 /** SQLSTATE raised when a module's progress row is not where this run left it. */
@@ -31,6 +32,9 @@ export class ModuleSeedError extends UserError {
 
 /** A handler's operation that cannot be applied as given (unknown table/column, bad value). */
 export class OperationError extends Error {}
+
+/** An operation on a table or column that the module's schema does not have. */
+export class NotInSchemaError extends OperationError {}
 
 type ColumnKind = 'json' | 'bytea' | 'bool' | 'array' | 'other';
 
@@ -134,7 +138,10 @@ export class CopyArena {
 export type EncodedOp =
   | { kind: 'insert'; table: TableInfo; shape: string; columns: ColumnInfo[]; arena: CopyArena; start: number; end: number; /** The value of a one-column primary key, when the row gives it (what insertedText would read from the line). */ pkText?: string | null }
   | { kind: 'delete'; table: TableInfo; shape: string; keys: ColumnInfo[]; values: Array<string | null> }
-  | { kind: 'update'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> };
+  | { kind: 'update'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> }
+  /** keys: the primary key columns (key order), sets: the other columns the row gives; values in that order.
+   * Shaped as an update by primary key, so that it folds into an insert of the same row as one. */
+  | { kind: 'upsert'; table: TableInfo; shape: string; keys: ColumnInfo[]; sets: ColumnInfo[]; values: Array<string | null> };
 
 export interface ModuleBatch {
   file: string;
@@ -164,6 +171,8 @@ export interface SinkOptions {
   reset: boolean;
   /** `--shard i/n` spec ('' when not sharded): progress is kept per shard. */
   shard: string;
+  /** `--schema MODE`: overrides the module's schemaMode. */
+  schemaMode?: SchemaMode;
 }
 
 export interface ProgressRow {
@@ -176,10 +185,15 @@ export interface ProgressRow {
 export class PostgresModuleSink {
   readonly url: string;
   readonly schemaName: string;
+  /** 'existing': the schema is the module's own (see ModuleDefinition.schemaMode). */
+  readonly schemaMode: SchemaMode;
   private pool?: pg.Pool;
   private readonly tables = new Map<string, TableInfo>();
   private readonly schemaQuoted: string;
   private readonly progressQuoted: string;
+  /** Where ferry's progress table is: the module's schema, or (schemaMode 'existing') a schema of ferry's own. */
+  private readonly progressSchema: string;
+  private readonly progressTable: string;
   /** Per file: the progress value this run last saw or wrote (null: no row yet). */
   private readonly expected = new Map<string, number | null>();
 
@@ -187,7 +201,14 @@ export class PostgresModuleSink {
     this.url = resolveModuleUrl(module, options.serverUrl);
     this.schemaName = module.schemaName ?? module.name;
     this.schemaQuoted = pg.escapeIdentifier(this.schemaName);
-    this.progressQuoted = `${this.schemaQuoted}.${pg.escapeIdentifier(PROGRESS_TABLE)}`;
+    this.schemaMode = options.schemaMode ?? module.schemaMode ?? 'create';
+    if (this.schemaMode !== 'create' && this.schemaMode !== 'existing') {
+      throw new UserError(`module ${module.name}: schemaMode must be 'create' or 'existing', not ${JSON.stringify(this.schemaMode)}`);
+    }
+    const existing = this.schemaMode === 'existing';
+    this.progressSchema = existing ? module.progressSchema ?? 'ferry' : this.schemaName;
+    this.progressTable = existing ? `${module.name}_progress` : PROGRESS_TABLE;
+    this.progressQuoted = `${pg.escapeIdentifier(this.progressSchema)}.${pg.escapeIdentifier(this.progressTable)}`;
   }
 
   /** "module feed (database feed_db on 127.0.0.1:5432)" — never the credentials. */
@@ -225,12 +246,12 @@ export class PostgresModuleSink {
    */
   encode(op: RowOp, arena: CopyArena = new CopyArena(256)): EncodedOp {
     if (!op || typeof op !== 'object' || typeof (op as { table?: unknown }).table !== 'string') {
-      throw new OperationError(`returned ${JSON.stringify(op)?.slice(0, 80)}, not an operation (use insert(), update() or remove())`);
+      throw new OperationError(`returned ${JSON.stringify(op)?.slice(0, 80)}, not an operation (use insert(), upsert(), update() or remove())`);
     }
     const table = this.tables.get(op.table);
     if (!table) {
       const known = [...this.tables.keys()].join(', ') || 'none';
-      throw new OperationError(`table "${op.table}" is not in schema ${this.schemaName} (its tables: ${known})`);
+      throw new NotInSchemaError(`table "${op.table}" is not in schema ${this.schemaName} (its tables: ${known})`);
     }
     switch (op.op) {
       case 'insert': {
@@ -268,8 +289,18 @@ export class PostgresModuleSink {
         for (const c of sets) values.push(toText(op.set[c.name], c, table));
         return { kind: 'update', table, shape: updateShape(where, set), keys, sets, values };
       }
+      case 'upsert': {
+        const { keys, sets, shape } = upsertShape(table, shapeOf(table, op.row, 'row'));
+        const values = keys.map((c): string | null => {
+          const text = toText(op.row[c.name], c, table);
+          if (text === null) throw new OperationError(`upsert into ${table.name} gives NULL for its primary key column ${c.name}`);
+          return text;
+        });
+        for (const c of sets) values.push(toText(op.row[c.name], c, table));
+        return { kind: 'upsert', table, shape, keys, sets, values };
+      }
       default:
-        throw new OperationError(`unknown operation "${(op as { op?: unknown }).op}" (use insert(), update() or remove())`);
+        throw new OperationError(`unknown operation "${(op as { op?: unknown }).op}" (use insert(), upsert(), update() or remove())`);
     }
   }
 
@@ -361,6 +392,7 @@ export class PostgresModuleSink {
 
   private async apply(client: pg.PoolClient, ops: EncodedOp[], steps: Step[] = planSteps(ops)): Promise<RowCounts> {
     const counts: RowCounts = { inserted: 0, updated: 0, deleted: 0 };
+    let staged = 0;
     for (const step of steps) {
       if (step.kind === 'insert') {
         const columns = step.ops[0].columns.map((c) => c.quoted).join(', ');
@@ -374,6 +406,25 @@ export class PostgresModuleSink {
         const sql = `DELETE FROM ${step.table.qualified} AS t USING unnest(${args}) AS u(${keys.map((_, i) => `c${i}`).join(', ')}) WHERE ${where}`;
         const res = await client.query(sql, columnArrays(step.ops, keys.length));
         counts.deleted += res.rowCount ?? 0;
+      } else if (step.kind === 'upsert') {
+        // COPY into a temporary table of the step's columns, then one INSERT … ON CONFLICT from it:
+        // the rows travel as COPY text (as inserts do) and PostgreSQL resolves existing keys in one
+        // statement. The planner leaves at most one row per key in a step, which ON CONFLICT needs.
+        const { keys, sets } = step.ops[0];
+        const columns = [...keys, ...sets].map((c) => c.quoted).join(', ');
+        const name = pg.escapeIdentifier(`ferry_upsert_${staged++}`);
+        const staging = `pg_temp.${name}`;
+        await client.query(`CREATE TEMPORARY TABLE ${name} (${[...keys, ...sets].map((c) => `${c.quoted} ${c.type}`).join(', ')}) ON COMMIT DROP`);
+        const stream = client.query(copyFrom(`COPY ${staging} (${columns}) FROM STDIN`));
+        await sendCopyData(stream, upsertChunks(step.ops));
+        const action = sets.length ? `DO UPDATE SET ${sets.map((c) => `${c.quoted} = EXCLUDED.${c.quoted}`).join(', ')}` : 'DO NOTHING';
+        // xmax is 0 on a row version that this statement inserted, not on one it updated.
+        const res = await client.query<{ inserted: number; total: number }>(
+          `WITH done AS (INSERT INTO ${step.table.qualified} (${columns}) SELECT ${columns} FROM ${staging}
+             ON CONFLICT (${keys.map((c) => c.quoted).join(', ')}) ${action} RETURNING xmax = 0 AS fresh)
+           SELECT (count(*) FILTER (WHERE fresh))::int AS inserted, count(*)::int AS total FROM done`);
+        counts.inserted += res.rows[0].inserted;
+        counts.updated += res.rows[0].total - res.rows[0].inserted;
       } else {
         const { keys, sets } = step.ops[0];
         const n = keys.length + sets.length;
@@ -437,13 +488,14 @@ export class PostgresModuleSink {
   }
 
   private async setUpSchema(): Promise<void> {
+    if (this.schemaMode === 'existing') return this.checkExistingSchema();
     const { rows } = await this.pool!.query<{ schema: string | null; progress: string | null }>(
       `SELECT to_regnamespace($1)::text AS schema, to_regclass($2)::text AS progress`, [this.schemaQuoted, this.progressQuoted]);
     const exists = rows[0].schema !== null;
     const where = `schema ${this.schemaName} of ${this.describe()}`;
     if (exists && !this.options.reset) {
       if (rows[0].progress === null) {
-        throw new ModuleSeedError(`${where} exists but was not created by ferry (no ${PROGRESS_TABLE} table): pass --reset to drop and recreate it`, { module: this.module.name });
+        throw new ModuleSeedError(`${where} exists but was not created by ferry (no ${PROGRESS_TABLE} table): to seed into it as it is, set schemaMode: 'existing' on the module (or pass --schema existing); to drop and recreate it, pass --reset`, { module: this.module.name });
       }
       if (!this.options.resume) {
         const { rows: p } = await this.pool!.query<{ n: string; events: string | null }>(`SELECT count(*) AS n, sum(events) AS events FROM ${this.progressQuoted}`);
@@ -466,15 +518,55 @@ export class PostgresModuleSink {
         const line = position > 0 ? ` (line ${sql.slice(0, position).split('\n').length})` : '';
         throw new ModuleSeedError(`module ${this.module.name}: schema SQL failed${line}: ${(err as Error).message}`, { module: this.module.name }, { cause: err });
       }
-      await client.query(`CREATE TABLE ${this.progressQuoted} (
-        shard text NOT NULL, file text NOT NULL, next_record bigint NOT NULL, events bigint NOT NULL,
-        updated_at timestamptz NOT NULL, PRIMARY KEY (shard, file))`);
+      await client.query(this.createProgressSql());
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  private createProgressSql(): string {
+    return `CREATE TABLE IF NOT EXISTS ${this.progressQuoted} (
+      shard text NOT NULL, file text NOT NULL, next_record bigint NOT NULL, events bigint NOT NULL,
+      updated_at timestamptz NOT NULL, PRIMARY KEY (shard, file))`;
+  }
+
+  /**
+   * schemaMode 'existing': the schema must be there (ferry runs no DDL in it); ferry's progress table
+   * lives in a schema of its own, made here when missing. Nothing is ever dropped.
+   */
+  private async checkExistingSchema(): Promise<void> {
+    const where = `schema ${this.schemaName} of ${this.describe()}`;
+    if (this.options.reset) {
+      throw new ModuleSeedError(`module ${this.module.name}: --reset drops the schema, but ${where} is the module's own (schemaMode 'existing') and ferry never drops or empties it: empty its tables yourself and drop ${this.progressSchema}.${this.progressTable}, then run again`, { module: this.module.name });
+    }
+    const { rows } = await this.pool!.query<{ schema: string | null; progress: string | null }>(
+      `SELECT to_regnamespace($1)::text AS schema, to_regclass($2)::text AS progress`, [this.schemaQuoted, this.progressQuoted]);
+    if (rows[0].schema === null) {
+      throw new ModuleSeedError(`${where} does not exist: create it and its tables with the module's own migrations (schemaMode 'existing': ferry creates nothing in it), or drop schemaMode to let ferry create it`, { module: this.module.name });
+    }
+    if (rows[0].progress !== null) {
+      if (this.options.resume) return;
+      const { rows: p } = await this.pool!.query<{ n: string; events: string | null }>(`SELECT count(*) AS n, sum(events) AS events FROM ${this.progressQuoted}`);
+      if (Number(p[0].n) === 0) return;
+      throw new ModuleSeedError(`${where} already holds ${p[0].events} events from an earlier run (progress in ${this.progressSchema}.${this.progressTable}): pass --resume to continue it`, { module: this.module.name });
+    }
+    const create = async () => {
+      await this.pool!.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.progressSchema)}`);
+      await this.pool!.query(this.createProgressSql());
+    };
+    try {
+      await create();
+    } catch (err) {
+      // Modules sharing a database create the progress schema at the same time: IF NOT EXISTS can
+      // still lose that race (a unique violation in the catalog). The second try finds it.
+      if ((err as { code?: string }).code !== '23505') {
+        throw new ModuleSeedError(`module ${this.module.name}: cannot create ferry's progress table ${this.progressSchema}.${this.progressTable}: ${pgMessage(err)}`, { module: this.module.name }, { cause: err });
+      }
+      await create();
     }
   }
 
@@ -503,7 +595,7 @@ export class PostgresModuleSink {
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2
-        ORDER BY c.relname, a.attnum`, [this.schemaName, PROGRESS_TABLE]);
+        ORDER BY c.relname, a.attnum`, [this.schemaName, this.progressSchema === this.schemaName ? this.progressTable : '']);
     this.tables.clear();
     for (const r of rows) {
       let table = this.tables.get(r.table);
@@ -614,17 +706,19 @@ export function pgMessage(err: unknown): string {
 type InsertOp = Extract<EncodedOp, { kind: 'insert' }>;
 type DeleteOp = Extract<EncodedOp, { kind: 'delete' }>;
 type UpdateOp = Extract<EncodedOp, { kind: 'update' }>;
+type UpsertOp = Extract<EncodedOp, { kind: 'upsert' }>;
 
 export type Step =
   | { kind: 'insert'; table: TableInfo; ops: InsertOp[] }
   | { kind: 'delete'; table: TableInfo; ops: DeleteOp[] }
-  | { kind: 'update'; table: TableInfo; ops: UpdateOp[] };
+  | { kind: 'update'; table: TableInfo; ops: UpdateOp[] }
+  | { kind: 'upsert'; table: TableInfo; ops: UpsertOp[] };
 
 interface Run {
   kind: EncodedOp['kind'];
-  /** Inserts: one step per column set; deletes/updates: a single shape. */
+  /** Inserts: one step per column set; deletes/updates/upserts: a single shape. */
   steps: Map<string, Step>;
-  /** Deletes/updates: the `where` columns, the normalized keys matched (undefined: not comparable here),
+  /** Deletes/updates/upserts (whose `where` is the primary key): the `where` columns, the normalized keys matched (undefined: not comparable here),
    * and per subset of those columns (bit mask) the set of projected keys, built when first asked. */
   whereColumns?: ColumnInfo[];
   keys?: Array<Array<string | undefined>>;
@@ -632,7 +726,7 @@ interface Run {
   /** Updates: the columns set; key → index in the step, so a later update of a row replaces the earlier one. */
   setColumns?: Set<string>;
   updateAt?: Map<string, number>;
-  /** Inserts: per `where` column set asked about, the inserted rows' normalized values by known-column subset. */
+  /** Inserts/upserts: per `where` column set asked about, the written rows' normalized values by known-column subset. */
   projections?: Map<string, RowProjection>;
 }
 
@@ -682,7 +776,7 @@ export function planSteps(batchOps: readonly EncodedOp[]): Step[] {
         target.whereColumns = op.keys;
         target.keys = [];
       }
-      if (op.kind === 'update') {
+      if (op.kind === 'update' || op.kind === 'upsert') {
         target.setColumns = new Set(op.sets.map((c) => c.name));
         target.updateAt = new Map();
       }
@@ -694,20 +788,22 @@ export function planSteps(batchOps: readonly EncodedOp[]): Step[] {
       step = { kind: op.kind, table: op.table, ops: [] } as Step;
       target.steps.set(op.shape, step);
     }
-    if (op.kind === 'insert') {
+    if (op.kind === 'insert' || op.kind === 'upsert') {
       if (target.projections) for (const p of target.projections.values()) addProjection(p, op);
-    } else {
+    }
+    if (op.kind !== 'insert') {
       const tuple = op.keys.map((c, i) => c.normalize?.(op.values[i]!));
       target.keys!.push(tuple);
       if (target.keyIndexes) for (const [mask, index] of target.keyIndexes) addKey(index, tuple, mask);
       const key = tuple.every((v) => v !== undefined) ? tuple.join('\u0001') : undefined;
-      if (op.kind === 'update') {
-        // Same row, same columns: the later update wins, as it would one by one. (Keys of types
-        // without a canonical form here are compared as given: write them the same way every time.)
+      if (op.kind === 'update' || op.kind === 'upsert') {
+        // Same row, same columns: the later update (upsert) wins, as it would one by one (and ON
+        // CONFLICT needs one row per key in a statement). Keys of types without a canonical form
+        // here are compared as given: write them the same way every time.
         const exact = key ?? op.values.slice(0, op.keys.length).join('\u0001');
         const at = target.updateAt!.get(exact);
         if (at !== undefined) {
-          (step.ops as UpdateOp[])[at] = op;
+          (step.ops as Array<UpdateOp | UpsertOp>)[at] = op;
           continue;
         }
         target.updateAt!.set(exact, step.ops.length);
@@ -727,7 +823,7 @@ export function planSteps(batchOps: readonly EncodedOp[]): Step[] {
  */
 export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
   const updated = new Set<TableInfo>();
-  for (const op of ops) if (op.kind === 'update' && op.table.primaryKey) updated.add(op.table);
+  for (const op of ops) if ((op.kind === 'update' || op.kind === 'upsert') && op.table.primaryKey) updated.add(op.table);
   if (updated.size === 0) return ops;
   const out: Array<EncodedOp | undefined> = ops.slice();
   const inserted = new Map<TableInfo, Map<string, number>>();
@@ -737,6 +833,24 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
     const pk = op.table.primaryKey;
     if (!pk || op.kind === 'delete') {
       inserted.delete(op.table);
+      continue;
+    }
+    if (op.kind === 'upsert') {
+      // Into the batch's insert or upsert of the same row, which it updates; else it touches only
+      // its own row (a key no earlier row here has), and is where later updates of that row fold.
+      const key = insertedKey(op, pk);
+      if (key === undefined) continue;
+      let rows = inserted.get(op.table);
+      if (!rows) inserted.set(op.table, (rows = new Map()));
+      const at = rows.get(key);
+      if (at === undefined) {
+        rows.set(key, i);
+        continue;
+      }
+      const into = out[at]!;
+      out[at] = into.kind === 'upsert' ? mergeUpserts(into, op) : withUpdate(into as InsertOp, op);
+      out[i] = undefined;
+      folded++;
       continue;
     }
     if (op.kind === 'insert') {
@@ -757,15 +871,38 @@ export function foldUpdates(ops: readonly EncodedOp[]): readonly EncodedOp[] {
       inserted.delete(op.table);
       continue;
     }
-    out[at] = withUpdate(out[at] as InsertOp, op);
+    const into = out[at]!;
+    out[at] = into.kind === 'upsert' ? mergeUpserts(into, op) : withUpdate(into as InsertOp, op);
     out[i] = undefined;
     folded++;
   }
   return folded ? out.filter((op): op is EncodedOp => op !== undefined) : ops;
 }
 
+/**
+ * An upsert followed by an update (by primary key) or an upsert of the same row, as one upsert: the
+ * columns of both, the later one's values where both set a column. (If the row existed, both set
+ * their columns on it; if not, the first inserted it and the second set its columns.) Columns
+ * neither gives are not added: on an existing row they keep their values.
+ */
+function mergeUpserts(first: UpsertOp, then: UpdateOp | UpsertOp): UpsertOp {
+  const sets = first.sets.slice();
+  const values = first.values.slice();
+  for (let j = 0; j < then.sets.length; j++) {
+    const value = then.values[then.keys.length + j];
+    const k = sets.indexOf(then.sets[j]);
+    if (k >= 0) values[first.keys.length + k] = value;
+    else {
+      sets.push(then.sets[j]);
+      values.push(value);
+    }
+  }
+  const shape = sets.length === first.sets.length ? first.shape : upsertShapeKey(first.keys, sets);
+  return { ...first, sets, values, shape };
+}
+
 /** The inserted row's primary key as foldTarget makes an update's: normalized texts joined by U+0001; undefined when a part is not known. */
-function insertedKey(op: InsertOp, pk: readonly ColumnInfo[]): string | undefined {
+function insertedKey(op: InsertOp | UpsertOp, pk: readonly ColumnInfo[]): string | undefined {
   let key = '';
   for (let i = 0; i < pk.length; i++) {
     const v = insertedText(op, pk[i]);
@@ -796,13 +933,13 @@ function foldTarget(op: UpdateOp, pk: ColumnInfo[], rows: Map<string, number> | 
 }
 
 /**
- * The insert with the update's values in its COPY line (a new line at the end of the same arena).
+ * The insert with the update's (or a later upsert's) values in its COPY line (a new line at the end of the same arena).
  * When the update sets a column the insert left to its default, the row is widened to every column
  * whose default is known here (given as that value), so the rows that updates were folded into share
  * one column set, one COPY, whichever columns their updates set; a column of unknown default that an
  * update sets is added on its own (another column set: another COPY step).
  */
-function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
+function withUpdate(insert: InsertOp, update: UpdateOp | UpsertOp): InsertOp {
   const folded = foldedRow(insert, update);
   const { columns, setIndex, defaultTexts } = folded;
   // The fields the update keeps are copied as bytes: decoding the line to split it and encoding it
@@ -832,7 +969,7 @@ function withUpdate(insert: InsertOp, update: UpdateOp): InsertOp {
 }
 
 /** The columns of an insert with an update folded into it: worked out once per insert shape and update shape. */
-function foldedRow(insert: InsertOp, update: UpdateOp): FoldedRow {
+function foldedRow(insert: InsertOp, update: UpdateOp | UpsertOp): FoldedRow {
   const byInsert = (insert.table.folds ??= new Map());
   let byUpdate = byInsert.get(insert.shape);
   if (!byUpdate) byInsert.set(insert.shape, (byUpdate = new Map()));
@@ -870,6 +1007,14 @@ function commutes(op: EncodedOp, run: Run): boolean {
     return !rowMayMatch(op, run);
   }
   if (run.kind === 'insert') return !insertsMayMatch(run, op);
+  if (op.kind === 'upsert' || run.kind === 'upsert') {
+    // An upsert writes the one row with its primary key, whose other columns are not known before
+    // it: it commutes with what provably matches other keys (compared on the key columns only) and
+    // moves no row to a key (sets no key column).
+    const keys = op.table.primaryKey!;
+    if (op.kind === 'upsert') return !(run.kind === 'update' && keys.some((k) => run.setColumns!.has(k.name))) && !rowMayMatch(op, run);
+    return !(op.kind === 'update' && op.sets.some((c) => keys.includes(c))) && !insertsMayMatch(run, op);
+  }
   if (op.kind === 'delete') {
     if (run.kind === 'delete') return true;
     return !op.keys.some((k) => run.setColumns!.has(k.name));
@@ -882,8 +1027,8 @@ function commutes(op: EncodedOp, run: Run): boolean {
   return !run.whereColumns!.some((k) => op.sets.some((c) => c.name === k.name));
 }
 
-/** Could this inserted row be one that the run's deletes/updates match? (One provably different column is enough.) */
-function rowMayMatch(op: InsertOp, run: Run): boolean {
+/** Could this inserted (upserted) row be one that the run's deletes/updates/upserts match? (One provably different column is enough.) */
+function rowMayMatch(op: InsertOp | UpsertOp, run: Run): boolean {
   let mask = 0;
   let key = '';
   const columns = run.whereColumns!;
@@ -920,15 +1065,15 @@ function addKey(index: { values: Set<string>; unknown: boolean }, tuple: Array<s
   index.values.add(key!);
 }
 
-/** Could a row inserted by the run be matched by this delete/update? */
-function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
+/** Could a row inserted (upserted) by the run be matched by this delete/update/upsert? */
+function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp | UpsertOp): boolean {
   const tuple = op.keys.map((c, i) => c.normalize?.(op.values[i]!));
   const shape = op.keys.map((k) => k.name).join('\u0001');
   run.projections ??= new Map();
   let p = run.projections.get(shape);
   if (!p) {
     p = { columns: op.keys, bySubset: new Map(), unknown: false };
-    for (const step of run.steps.values()) for (const row of step.ops as InsertOp[]) addProjection(p, row);
+    for (const step of run.steps.values()) for (const row of step.ops as Array<InsertOp | UpsertOp>) addProjection(p, row);
     run.projections.set(shape, p);
   }
   if (p.unknown) return true;
@@ -945,7 +1090,12 @@ function insertsMayMatch(run: Run, op: DeleteOp | UpdateOp): boolean {
 }
 
 /** The text an insert gives a column (null: NULL); undefined when it is left to a default not known here. */
-function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefined {
+function insertedText(op: InsertOp | UpsertOp, column: ColumnInfo): string | null | undefined {
+  // An upserted row: only its key is known (its other columns may be an existing row's).
+  if (op.kind === 'upsert') {
+    const k = op.keys.indexOf(column);
+    return k < 0 ? undefined : op.values[k];
+  }
   if (op.pkText !== undefined && column === op.table.primaryKey?.[0]) return op.pkText;
   const i = op.columns.indexOf(column);
   if (i < 0) return column.defaultsToNull ? null : undefined;
@@ -960,7 +1110,7 @@ function insertedText(op: InsertOp, column: ColumnInfo): string | null | undefin
   return field === '\\N' ? null : copyUnescape(field);
 }
 
-function addProjection(p: RowProjection, row: InsertOp): void {
+function addProjection(p: RowProjection, row: InsertOp | UpsertOp): void {
   if (p.unknown) return;
   let mask = 0;
   let key = '';
@@ -1032,6 +1182,25 @@ async function sendCopyData(stream: Writable, chunks: Iterable<Buffer>): Promise
   await done;
 }
 
+/** COPY text of upserts (kept as value texts: a fold merges them), in messages of about 1 MiB. */
+function* upsertChunks(ops: readonly UpsertOp[]): Generator<Buffer> {
+  let arena = new CopyArena();
+  for (const op of ops) {
+    for (let i = 0; i < op.values.length; i++) {
+      if (i) arena.writeByte(9);
+      const v = op.values[i];
+      arena.writeString(v === null ? '\\N' : copyEscape(v));
+    }
+    arena.writeByte(10);
+    if (arena.length >= 1 << 20) {
+      // Not reused: the COPY stream may hold on to a message until the server is ready.
+      yield arena.buf.subarray(0, arena.length);
+      arena = new CopyArena();
+    }
+  }
+  if (arena.length) yield arena.buf.subarray(0, arena.length);
+}
+
 function columnArrays(ops: ReadonlyArray<{ values: Array<string | null> }>, n: number): Array<Array<string | null>> {
   const arrays = Array.from({ length: n }, () => new Array<string | null>(ops.length));
   ops.forEach((op, j) => {
@@ -1049,6 +1218,8 @@ function columnsKey(row: Row): string {
 interface Shape {
   key: string;
   columns: ColumnInfo[];
+  /** Upserts of this column set: the primary key, the other columns, the upsert's shape (made once). */
+  upsert?: { keys: ColumnInfo[]; sets: ColumnInfo[]; shape: string };
   /** Updates with this `where` shape: set shape → the update's shape (made once: the planner hashes it). */
   updateShapes?: Map<Shape, string>;
 }
@@ -1057,6 +1228,25 @@ function updateShape(where: Shape, set: Shape): string {
   const shapes = (where.updateShapes ??= new Map());
   let shape = shapes.get(set);
   if (shape === undefined) shapes.set(set, (shape = `${where.key}|${set.key}`));
+  return shape;
+}
+
+/** Upserts of `row`'s columns: checked once per column set (a primary key, all of it given). */
+function upsertShape(table: TableInfo, row: Shape): NonNullable<Shape['upsert']> {
+  if (row.upsert) return row.upsert;
+  const keys = table.primaryKey;
+  if (!keys) throw new OperationError(`upsert into ${table.name} needs a primary key on the table (it has none): add one, or use insert() and update()`);
+  const missing = keys.find((k) => !row.columns.includes(k));
+  if (missing) throw new OperationError(`upsert into ${table.name} must give its primary key column ${missing.name}`);
+  const sets = row.columns.filter((c) => !keys.includes(c));
+  return (row.upsert = { keys, sets, shape: upsertShapeKey(keys, sets) });
+}
+
+/** The planner's shape of an upsert: its column list (keys, then sets), marked apart from inserts' and updates'. */
+function upsertShapeKey(keys: readonly ColumnInfo[], sets: readonly ColumnInfo[]): string {
+  let shape = '\u0003';
+  for (const c of keys) shape += `${c.name}\u0001`;
+  for (const c of sets) shape += `${c.name}\u0001`;
   return shape;
 }
 
@@ -1082,7 +1272,7 @@ function shapeOf(table: TableInfo, row: Row, what: 'row' | 'where' | 'set'): Sha
   if (!shape) {
     const columns = Object.keys(row).map((name) => {
       const c = table.columns.get(name);
-      if (!c) throw new OperationError(`table ${table.name} has no column "${name}" (its columns: ${[...table.columns.keys()].join(', ')})`);
+      if (!c) throw new NotInSchemaError(`table ${table.name} has no column "${name}" (its columns: ${[...table.columns.keys()].join(', ')})`);
       return c;
     });
     if (columns.length === 0) throw new OperationError(`${what} of ${table.name} names no column`);
@@ -1163,6 +1353,7 @@ function toText(value: unknown, column: ColumnInfo, table: TableInfo): string | 
   }
   if (column.kind === 'json') return JSON.stringify(value);
   if (value instanceof Date) return value.toISOString();
+  if (value instanceof PreciseTimestamp) return value.toISOString();
   if (value instanceof Uint8Array) return '\\x' + Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   if (Array.isArray(value)) {
     if (column.kind !== 'array') throw new OperationError(`column ${column.name} of ${table.name} (${column.type}) gets an array`);

@@ -3,25 +3,12 @@
 // one command. In production the modules declare their own queues; ferry then only checks that the
 // exchange exists.
 import type { Channel } from 'amqplib';
+import type { RabbitmqQueue, RabbitmqTopology } from '../api/rabbitmq.ts';
 import { UserError } from '../lib/errors.ts';
 
+export type { RabbitmqQueue, RabbitmqTopology };
+
 export const DEFAULT_EXCHANGE = 'ferry.events';
-
-export interface RabbitmqQueue {
-  name: string;
-  /** Binding keys (topic patterns) on the exchange: event types, e.g. 'MemberRegistered', or '#'. */
-  bindings: string[];
-  /** Queue arguments, e.g. { 'x-queue-type': 'quorum' } or { 'x-queue-version': 2 }. */
-  arguments?: Record<string, unknown>;
-  /** Default true: a seeded staging broker keeps its messages over a restart. */
-  durable?: boolean;
-}
-
-export interface RabbitmqTopology {
-  /** The topic exchange events are published to (routing key = event type). */
-  exchange?: string;
-  queues?: RabbitmqQueue[];
-}
 
 /** Checks the shape of `rabbitmq` in a loaded config, so mistakes are one clear line. */
 export function checkTopology(topology: unknown, where = 'ferry.config.ts'): RabbitmqTopology {

@@ -1,7 +1,7 @@
 // Which reference-table columns workers keep in memory: narrowed only where a transform's source
 // proves it reads nothing else.
 import { describe, expect, it } from 'vitest';
-import type { TransformDefinition } from '../transform/definition.ts';
+import type { TransformDefinition } from '../api/transform.ts';
 import { lookupColumns } from '../transform/lookup-columns.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../dumps/event-envelope.ts';
-import { insert } from '../seed/module-definition.ts';
+import { insert } from '../api/module.ts';
 import { PostgresModuleSink } from '../seed/postgres-sink.ts';
 import { sampleEvent, writeSampleEventDump } from './fixtures/event-dumps.ts';
 import {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { DumpReader, DumpWriter, ENVELOPE_TYPE, isoToTimestamp, type HeaderInit } from '../dumps/index.ts';
-import type { TransformDefinition } from '../transform/definition.ts';
+import type { TransformDefinition } from '../api/transform.ts';
 import { eventTime } from '../transform/events.ts';
 import { eventId } from '../transform/ids.ts';
 import { payloadEncoder } from '../transform/payload-encoder.ts';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defineTransform, type EmittedEvent, type TransformDefinition } from '../transform/api.ts';
+import { defineTransform, type EmittedEvent, type TransformDefinition } from '../api/transform.ts';
 import { generateTypes } from '../transform/codegen.ts';
 import { entityId, eventId } from '../transform/ids.ts';
 import { TransformRowError, transformRows } from '../transform/testing.ts';

@@ -95,7 +95,7 @@ describe('ferry transform', () => {
     expect(types).toMatch(/ DeletedAt: Date \| null;/);
     expect(types).toMatch(/"dbo\.Favorites": DboFavoritesRow;/);
     expect(types).toMatch(/ MemberRegistered: MemberRegistered;/);
-    expect(types).toMatch(/ registered_at: Date \| string;/);
+    expect(types).toMatch(/ registered_at: Date \| string \| PreciseTimestamp;/);
     expect(types).toMatch(/ email\?: string \| null;/);
   });
 

@@ -2,6 +2,7 @@
 // ISO strings, nulls) into what protobufjs encodes, with required fields checked.
 import protobuf from 'protobufjs';
 import { isoToTimestamp } from '../dumps/index.ts';
+import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 
 /** Every message declared in the event schemas (not nested, not google.* or ferry.*), by event type name. */
 export function eventTypes(root: protobuf.Root): Map<string, protobuf.Type> {
@@ -117,6 +118,7 @@ function toTimestamp(v: unknown, path: string): unknown {
       throw new EventPayloadError(`${path}: ${(err as Error).message}`);
     }
   }
+  if (v instanceof PreciseTimestamp) return { seconds: Number(v.seconds), nanos: v.nanos };
   return v;
 }
 
@@ -134,5 +136,6 @@ export function eventTime(occurredAt: unknown): { seconds: number; nanos: number
       throw new EventPayloadError(`occurredAt: ${(err as Error).message}`);
     }
   }
-  throw new EventPayloadError(`occurredAt must be a Date or an ISO-8601 string, not ${occurredAt === null ? 'null' : typeof occurredAt}`);
+  if (occurredAt instanceof PreciseTimestamp) return { seconds: Number(occurredAt.seconds), nanos: occurredAt.nanos };
+  throw new EventPayloadError(`occurredAt must be a Date, an ISO-8601 string or a PreciseTimestamp, not ${occurredAt === null ? 'null' : typeof occurredAt}`);
 }

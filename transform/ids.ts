@@ -4,7 +4,7 @@
 // This is on the hot path (a few ids per row), so names are written straight into a per-namespace
 // message buffer (no string concatenation, no Buffer.write for ASCII), hashed in place, and the
 // UUID text is made with one latin1 slice; event ids can skip the text entirely (writeUuidHex).
-import type { KeyValue } from './definition.ts';
+import type { KeyValue } from '../api/transform.ts';
 import { paddedLength, sha1 } from './sha1.ts';
 
 /** Namespace of ctx.id(kind, ...key): name = kind and key values joined with ':'. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { DumpReader, listDumps, type DumpHeader } from '../dumps/index.ts';
 import { loadConfig, type LoadedConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
-import type { TransformDefinition } from './definition.ts';
+import type { TransformDefinition } from '../api/transform.ts';
 import { lookupColumns } from './lookup-columns.ts';
 import { lookupKey } from './runtime.ts';
 import { rowConverter, usedColumns, type Row } from './rows.ts';

@@ -3,11 +3,11 @@
 // were 41 MB of each worker's heap, for the one column read.
 //
 // Found in the source of each `run`, and narrowed only where the source proves it: the context
-// parameter is used only in ctx.id(…), ctx.event(…), ctx.source and ctx.lookup('table', …) with a
+// parameter is used only in ctx.id(…), ctx.event(…), ctx.precise(…), ctx.source and ctx.lookup('table', …) with a
 // literal table name, and each lookup of the table either reads one column at once
 // (ctx.lookup(…)?.Column) or is only tested (!ctx.lookup(…)). Anything else (the context or a
 // looked-up row handed elsewhere, a computed table name, `arguments`) keeps whole rows.
-import type { TransformDefinition } from './definition.ts';
+import type { TransformDefinition } from '../api/transform.ts';
 import { functionParameters } from './rows.ts';
 
 /** Columns of `table` that transforms read through ctx.lookup: undefined for whole rows, [] when rows are only tested. */
@@ -36,7 +36,7 @@ function columnsReadIn(source: string, table: string): string[] | undefined {
   const columns: string[] = [];
   for (const m of body.matchAll(new RegExp(`(?<![\\w$.])${ctx.replace(/\$/g, '\\$')}(?![\\w$])`, 'g'))) {
     const after = body.slice(m.index + ctx.length);
-    if (/^\s*\.\s*(?:id|event)\s*\(/.test(after) || /^\s*\.\s*source(?![\w$])/.test(after)) continue;
+    if (/^\s*\.\s*(?:id|event|precise)\s*\(/.test(after) || /^\s*\.\s*source(?![\w$])/.test(after)) continue;
     const call = /^\s*\.\s*lookup\s*\(\s*(['"`])([^'"`\\${}]*)\1\s*[,)]/.exec(after);
     if (!call) return undefined;
     if (call[2] !== table) continue;

@@ -5,11 +5,12 @@
 // It takes the common field types (string, bool, 32-bit integers, double, float, int64/uint64,
 // google.protobuf.Timestamp; singular). A type with other fields (repeated, map, bytes, enum,
 // nested messages, ...) gets no encoder, and a payload with an unusual value (a String object, a
-// Long, a Timestamp given as an object, an int64 beyond 2^53 as a number) makes it return false
+// Long, a Timestamp given as a plain object, an int64 beyond 2^53 as a number) makes it return false
 // before it writes anything: the caller then takes the general path. Errors and bytes are the
 // general path's (a test compares both).
 import protobuf from 'protobufjs';
 import { isoToTimestamp } from '../dumps/index.ts';
+import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 import type { EnvelopeHead, EnvelopeWriter } from './event-writer.ts';
 import { EventPayloadError } from './events.ts';
 
@@ -40,6 +41,7 @@ const MIN_I64 = -(2n ** 63n);
 
 const helpers = {
   EventPayloadError,
+  PreciseTimestamp,
   iso(text: string, path: string): { seconds: number; nanos: number } {
     try {
       return isoToTimestamp(text);
@@ -96,6 +98,7 @@ function generate(type: protobuf.Type): PayloadEncoder | undefined {
       add(`    if (ms !== ms) throw new h.EventPayloadError(${str(`payload.${field.name} is an invalid Date`)});`);
       add(`    s${i} = Math.floor(ms / 1000); n${i} = (((ms % 1000) + 1000) % 1000) * 1e6;`);
       add(`  } else if (typeof ${x} === 'string') { const t = h.iso(${x}, ${path}); s${i} = t.seconds; n${i} = t.nanos; }`);
+      add(`  else if (${x} instanceof h.PreciseTimestamp) { s${i} = Number(${x}.seconds); n${i} = ${x}.nanos; }`);
       add('  else return false;');
       add('}');
     } else if (kind === 'int64' || kind === 'uint64') {

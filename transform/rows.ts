@@ -1,5 +1,6 @@
 // Table rows as transforms see them: decoded dump records turned into plain objects with JS types.
-//   int64 columns → bigint; datetimes (google.protobuf.Timestamp) → Date (millisecond precision);
+//   int64 columns → bigint; datetimes (google.protobuf.Timestamp) → Date (millisecond precision: the
+//   full value through ctx.precise, see runtime.ts);
 //   decimals/money → exact strings; uuid → lowercase string; bytes → Uint8Array; NULL → null.
 import protobuf from 'protobufjs';
 import type { ColumnInfo } from '../dumps/index.ts';
@@ -120,6 +121,8 @@ export function usedColumns(run: (...args: never[]) => unknown): string[] {
   const p = escape(params);
   for (const m of source.matchAll(new RegExp(`\\b${p}\\s*\\??\\.\\s*([A-Za-z_$][\\w$]*)`, 'g'))) used.add(m[1]);
   for (const m of source.matchAll(new RegExp(`\\b${p}\\s*\\??\\.?\\[\\s*(['"\`])([^'"\`]+)\\1\\s*\\]`, 'g'))) used.add(m[2]);
+  // ctx.precise(row, 'Column')
+  for (const m of source.matchAll(new RegExp(`\\.\\s*precise\\s*\\(\\s*${p}\\s*,\\s*(['"\`])([^'"\`]+)\\1`, 'g'))) used.add(m[2]);
   for (const m of source.matchAll(new RegExp(`(\\{[^{}]*\\})\\s*=\\s*${p}\\b(?!\\s*[.[])`, 'g'))) {
     for (const name of destructuredNames(m[1])) used.add(name);
   }

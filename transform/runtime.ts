@@ -4,12 +4,13 @@ import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { DumpError, eventSchema, fromDescriptorSet, trustDumpStrings } from '../dumps/index.ts';
 import { FramingError, MAX_RECORD_BYTES, unframe } from '../dumps/framing.ts';
-import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from './definition.ts';
+import type { EmittedEvent, EventMeta, KeyValue, RowSource, TransformContext, TransformDefinition } from '../api/transform.ts';
 import { EventPayloadError, eventTime, eventTypes, payloadNormalizer } from './events.ts';
 import { entityId, eventIdDigest, keyText } from './ids.ts';
 import { EnvelopeWriter, stringField, type EnvelopeHead } from './event-writer.ts';
 import { payloadEncoder, type PayloadEncoder } from './payload-encoder.ts';
-import { describeRow, keyJson, rowConverter, type Row, type RowConverter } from './rows.ts';
+import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
+import { describeRow, keyJson, longToBigint, rowConverter, type Row, type RowConverter } from './rows.ts';
 
 /** One input dump as workers know it. */
 export interface InputSpec {
@@ -158,6 +159,9 @@ export class TransformRuntime {
     table: new Uint8Array(0), key: '', index: 0, schemaVersion: 1, payloadType: new Uint8Array(0),
   };
   private readonly rowEvents: RowEvents = { count: 0, types: [], seconds: [], nanos: [] };
+  /** The row being transformed and the record it was converted from, for ctx.precise: the row's
+   * datetimes are Dates (ms), the record's Timestamps keep every digit. Two stores per row. */
+  private readonly current: { row?: Row; record?: Record<string, unknown> } = {};
 
   constructor(private readonly options: RuntimeOptions) {
     const schema = eventSchema(options.eventProtos);
@@ -183,6 +187,8 @@ export class TransformRuntime {
    * TransformRowError). For the testing helper; blocks go through processBlock.
    */
   transformRow(def: TransformDefinition, row: Row, source: RowSource, keyFields: readonly string[], ctx = this.context(source)): BuiltEvent[] {
+    this.current.row = undefined;
+    this.current.record = undefined;
     const out = new EnvelopeWriter(4096);
     const events: RowEvents = { count: 0, types: [], seconds: [], nanos: [] };
     this.encodeRow(def, row, source, keyFields, ctx, out, events);
@@ -309,7 +315,22 @@ export class TransformRuntime {
         if (!rows) throw new Error(`ctx.lookup('${table}'): not a reference table of this transform; add it to the transform's lookups`);
         return rows.get(lookupKey(key));
       },
+      precise: (row: Row, column: string) => this.precise(row, column),
     } as TransformContext;
+  }
+
+  /** ctx.precise: from the record of the row being transformed, else from the row's own value. */
+  private precise(row: Row, column: string): PreciseTimestamp | null {
+    const value = row?.[column];
+    if (value === null) return null;
+    if (value === undefined && !(row && column in row)) throw new Error(`ctx.precise: the row has no column ${column}`);
+    const current = this.current;
+    if (row === current.row && current.record && value instanceof Date) {
+      const t = current.record[column] as { seconds: unknown; nanos?: number };
+      return new PreciseTimestamp(longToBigint(t.seconds, false) ?? 0n, t.nanos ?? 0);
+    }
+    if (value instanceof Date || value instanceof PreciseTimestamp || typeof value === 'string') return PreciseTimestamp.from(value);
+    throw new Error(`ctx.precise: column ${column} is not a datetime (it holds ${typeof value})`);
   }
 
   /** Decodes one block, runs the transform on each row, and encodes the events of the good rows. */
@@ -342,6 +363,8 @@ export class TransformRuntime {
           throw new DumpError(`record does not decode as ${spec.recordType}: ${(err as Error).message}`, { file: spec.file, block: task.block, record: rows });
         }
         const row = convert(message);
+        this.current.row = row;
+        this.current.record = message as unknown as Record<string, unknown>;
         source.row = rows;
         rows++;
         try {

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ENVELOPE_TYPE, decodePayload, readEnvelope, type EventRecord } from '../dumps/index.ts';
 import { loadConfig } from '../lib/config.ts';
-import type { TransformDefinition } from './definition.ts';
+import type { TransformDefinition } from '../api/transform.ts';
 import { stripImports } from './inputs.ts';
 import { TransformRuntime, lookupKey } from './runtime.ts';
 import type { Row } from './rows.ts';

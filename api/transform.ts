@@ -6,12 +6,19 @@
 // With those, a transform that names an unknown event, misses a required payload field, or gives
 // a field the wrong type does not compile.
 
+import type { PreciseTimestamp } from '../lib/precise-timestamp.ts';
+
+export type { PreciseTimestamp } from '../lib/precise-timestamp.ts';
+
 /** A value that can be part of a key: for ctx.id and ctx.lookup. */
 export type KeyValue = string | number | bigint | boolean | Date | Uint8Array | null;
 
 export interface EventMeta {
-  /** When it happened (from the row). A Date (millisecond precision) or an ISO-8601 string with zone (up to ns). */
-  occurredAt: Date | string;
+  /**
+   * When it happened (from the row): a Date (millisecond precision), an ISO-8601 string with zone (up
+   * to ns), or ctx.precise(row, 'Column') (the dump's full precision).
+   */
+  occurredAt: Date | string | PreciseTimestamp;
   /** The stream the event belongs to, e.g. 'member'. Defaults to the transform's `aggregateType`. */
   aggregateType?: string;
   /** The aggregate's id, usually ctx.id('member', row.Id). */
@@ -50,6 +57,15 @@ export interface TransformContext<Events = any, Tables = any> {
   event<K extends keyof Events & string>(type: K, payload: Events[K], meta: EventMeta): EmittedEvent;
   /** A row of a reference table (declared in `lookups`) by its primary key, loaded in memory before the run. */
   lookup<T extends keyof Tables & string>(table: T, ...key: KeyValue[]): Tables[T] | undefined;
+  /**
+   * A datetime column of the row being transformed with the dump's full precision (PostgreSQL:
+   * microseconds, SQL Server datetime2: 100 ns), which `row.Column`, a Date, cuts to milliseconds;
+   * null when it is NULL. Give it where a Date goes: a payload's google.protobuf.Timestamp field, or
+   * `occurredAt`; module handlers then get the full value and write it into timestamp(tz) columns.
+   * Of other rows (ctx.lookup, hand-made rows in tests) it reads the value there: a Date (ms), ISO
+   * text (up to ns) or a PreciseTimestamp.
+   */
+  precise<R extends object>(row: R, column: keyof R & string): PreciseTimestamp | null;
   readonly source: RowSource;
 }
 
@@ -73,4 +89,14 @@ export interface TransformDefinition<Row = any, Events = any, Table extends stri
   aggregateType?: string;
   /** Turns one row into zero, one or many events. Pure: no I/O, no clocks, no randomness. */
   run(row: Row, ctx: TransformContext<Events, Tables>): TransformResult;
+}
+
+/**
+ * Identity function that gives a transform its types. With the generated types:
+ *   defineTransform<Transform<'dbo.Members'>>({ table: 'dbo.Members', run(row, ctx) { ... } })
+ * or, without them, defineTransform<TransformDefinition<MyRow, MyEvents>>({ ... }).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function defineTransform<D extends TransformDefinition<any, any, any, any>>(definition: D): D {
+  return definition;
 }
