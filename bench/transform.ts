@@ -92,8 +92,8 @@ export default async function run(args: string[] = []): Promise<void> {
     await mkdir(project, { recursive: true });
     await writeFile(path.join(project, 'package.json'), '{ "type": "module" }\n');
     await writeFile(path.join(project, 'messages.proto'), EVENT_PROTO);
-    const api = path.relative(project, path.join(ROOT, 'transform', 'api.ts')).split(path.sep).join('/');
-    const lib = path.relative(project, path.join(ROOT, 'lib', 'config.ts')).split(path.sep).join('/');
+    const api = path.relative(project, path.join(ROOT, 'api', 'transform.ts')).split(path.sep).join('/');
+    const lib = path.relative(project, path.join(ROOT, 'api', 'config.ts')).split(path.sep).join('/');
     await writeFile(path.join(project, 'messages.ts'), transformSource(api));
     await writeFile(path.join(project, 'ferry.config.ts'), `import { defineConfig } from '${lib}';
 import messages from './messages.ts';
