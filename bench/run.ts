@@ -1,6 +1,11 @@
 // `npm run bench -- NAME`: runs bench/NAME.ts, which starts what it needs and prints its figures.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+// Benchmarks import the example's ferry.config.ts, which imports 'ferry': in a clone that means
+// these sources (the hooks bin/ferry.js registers), not a dist/ that may not be built.
+import { registerTypeScript } from '../lib/typescript-loader.js';
+
+await registerTypeScript();
 
 const NAMES = ['dump', 'extract', 'transform', 'seed-modules', 'seed-rabbitmq', 'e2e', 'startup', 'faults'];
 const name = process.argv[2];

@@ -13,19 +13,20 @@ import { acquireServices } from '../services/services.ts';
 import { runPipeline, CONFIG } from '../examples/dating/demo/pipeline.ts';
 import { eventsByType } from '../examples/dating/demo/summaries.ts';
 import { verifyPipeline } from '../examples/dating/demo/verify.ts';
-import { isScale } from '../examples/dating/legacy/generate.ts';
+import { SCALE_HELP, parseScale } from '../examples/dating/legacy/generate.ts';
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('the dating-site example end to end: generate the legacy database, extract, transform, seed modules and RabbitMQ, verify, report')
-    .option('--scale <scale>', 'tiny (seconds), small (demo), quarter (a quarter of fi), fi (the small country: 1.2 M messages)', 'small')
+    .option('--scale <scale>', 'tiny (seconds), small (demo), quarter (a quarter of fi), fi (the small country: 1.2 M messages), fiN or fi*N (N times fi, e.g. fi10)', 'small')
     .option('--out <dir>', 'folder for dumps and the report', 'dumps/out/demo')
     .option('--no-rabbitmq', 'skip seeding RabbitMQ')
     .option('--json', 'print the summary and checks as one JSON document on stdout')
     .addOption(metricsPortOption())
     .action(async (opts: { scale: string; out: string; rabbitmq: boolean; json?: boolean; metricsPort?: number }) => {
-      if (!isScale(opts.scale)) throw new UserError(`unknown scale "${opts.scale}": use tiny, small, quarter or fi`);
+      const scale = parseScale(opts.scale);
+      if (!scale) throw new UserError(`unknown scale "${opts.scale}": use ${SCALE_HELP}`);
       const log = (line: string) => process.stderr.write(line + '\n');
       // Ctrl-C: the servers the demo started run detached (they outlive a terminal's SIGINT), so
       // they are stopped here, after the running step has stopped; then exit 130.
@@ -46,9 +47,9 @@ export function registerDemo(program: Command): void {
       try {
         const pgUrl = services.env.FERRY_PG_URL;
         const amqpUrl = services.env.FERRY_AMQP_URL;
-        log(`demo at scale ${opts.scale}: PostgreSQL ${describeUrl(pgUrl).server}, RabbitMQ ${describeUrl(amqpUrl).server}`);
-        const workDir = path.resolve(opts.out, opts.scale);
-        const result = await runPipeline({ scale: opts.scale, pgUrl, amqpUrl, workDir, skipRabbitmq: !opts.rabbitmq, log, metricsPort: opts.metricsPort });
+        log(`demo at scale ${scale}: PostgreSQL ${describeUrl(pgUrl).server}, RabbitMQ ${describeUrl(amqpUrl).server}`);
+        const workDir = path.resolve(opts.out, scale);
+        const result = await runPipeline({ scale, pgUrl, amqpUrl, workDir, skipRabbitmq: !opts.rabbitmq, log, metricsPort: opts.metricsPort });
         const transform = result.steps.find((s) => s.name === 'transform')!;
         const { default: config } = (await import(CONFIG)) as { default: { rabbitmq?: { queues?: Array<{ name: string; bindings: string[] }> } } };
         log('── verify');
@@ -63,12 +64,12 @@ export function registerDemo(program: Command): void {
         const reportFile = path.join(workDir, 'report.html');
         await mkdir(workDir, { recursive: true });
         await writeFile(reportFile, renderRunReport({
-          title: `ferry demo: dating site, scale ${opts.scale}`,
+          title: `ferry demo: dating site, scale ${scale}`,
           steps: result.steps.map((s) => s.summary),
           checks,
         }));
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ scale: opts.scale, steps: overview, checks, report: reportFile }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ scale, steps: overview, checks, report: reportFile }, null, 2) + '\n');
         } else {
           process.stdout.write(`\n${table(overview)}\n\n`);
           const totalSeconds = (Date.now() - result.steps[0].startedAt) / 1000;

@@ -3,7 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MSSQL_DDL, POSTGRES_DDL, TABLES, expectedCounts, generateLegacy, type LegacyStats, type LegacyTable } from '../examples/dating/legacy/generate.ts';
+import { MSSQL_DDL, POSTGRES_DDL, TABLES, expectedCounts, generateLegacy, parseScale, scaleSpec, type LegacyStats, type LegacyTable } from '../examples/dating/legacy/generate.ts';
+import { Population, SEED } from '../examples/dating/legacy/population.ts';
+import { runFerry } from './helpers.ts';
 import { Rng, helsinkiDatetime, roundToDatetime } from '../examples/dating/legacy/random.ts';
 
 const serverUrl = () => process.env.FERRY_PG_URL!;
@@ -219,6 +221,47 @@ describe('legacy generator (tiny)', () => {
         await c.query('ROLLBACK');
       }
     });
+  });
+});
+
+describe('legacy scales past fi', () => {
+  it('reads fiN and fi*N as N times fi, under one canonical name', () => {
+    expect(parseScale('fi10')).toBe('fi10');
+    expect(parseScale('fi*10')).toBe('fi10');
+    expect(parseScale('fi*1')).toBe('fi');
+    expect(parseScale('quarter')).toBe('quarter');
+    for (const bad of ['fi0', 'fi*', 'fi*0', 'fi-2', 'fi1.5', 'fi010', 'fi1001', 'FI10', 'big']) expect(parseScale(bad)).toBeUndefined();
+    expect(scaleSpec('fi10')).toEqual({ members: 400_000, messages: 12_000_000, flirts: 2_000_000, favorites: 1_000_000, blocks: 100_000, visits: 6_000_000, abuseReports: 40_000, fiMultiple: 10 });
+    expect(scaleSpec('fi')).toEqual({ ...scaleSpec('fi'), fiMultiple: 1, messages: 1_200_000 });
+  });
+
+  it('gives N times the rows of every table, members with the same distributions', () => {
+    const fi = expectedCounts('fi');
+    const fi3 = expectedCounts('fi3');
+    for (const table of ['Messages', 'Flirts', 'Favorites', 'Blocks', 'ProfileVisits', 'AbuseReports'] as const) expect(fi3[table]).toBe(3 * fi[table]);
+    // Tables that follow from the members: three times as many members, each drawn alike.
+    for (const table of ['Members', 'ProfileTexts', 'Photos'] as const) expect(Math.abs(fi3[table] / fi[table] - 3)).toBeLessThan(0.03);
+    const shares = (pop: Population) => {
+      let purged = 0, deleted = 0, activity = 0, stillActive = 0;
+      for (let i = 0; i < pop.count; i++) {
+        purged += pop.purged[i];
+        if (!Number.isNaN(pop.deletedAt[i])) deleted++;
+        activity += pop.activity[i];
+        if (pop.activeUntil[i] > pop.registeredAt[pop.count - 1] - 30 * 86_400_000) stillActive++;
+      }
+      return [purged, deleted, activity, stillActive].map((x) => x / pop.count);
+    };
+    const a = shares(new Population(scaleSpec('fi'), SEED));
+    const b = shares(new Population(scaleSpec('fi3'), SEED));
+    // Within sampling noise: the 1 % purged are 400 members at fi (±5 %), the rest thousands.
+    const tolerance = [0.1, 0.03, 0.03, 0.03];
+    for (let k = 0; k < a.length; k++) expect(Math.abs(b[k] - a[k]) / a[k]).toBeLessThan(tolerance[k]);
+  });
+
+  it('ferry demo refuses a scale it does not know, before starting anything', async () => {
+    const res = await runFerry(['demo', '--scale', 'fi*0']);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim()).toBe('ferry: unknown scale "fi*0": use tiny, small, quarter, fi or fiN / fi*N (N times fi, e.g. fi10)');
   });
 });
 

@@ -122,7 +122,7 @@ const OUTPUT_BLOCK_BYTES = 1024 * 1024;
  * as small as level 3 (within 0.1 %) in about 60 % of the time, and compressing is the single
  * largest cost of a transform after the transforms themselves.
  */
-const OUTPUT_GZIP_LEVEL = 1;
+export const OUTPUT_GZIP_LEVEL = 1;
 
 const REJECT_PROTO = `syntax = "proto3"; package ferry.transform;
 // A row a transform could not turn into valid events (ferry transform --max-errors).

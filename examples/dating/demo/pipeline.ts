@@ -23,9 +23,13 @@ export interface PipelineOptions {
   workDir: string;
   /** Skip seeding RabbitMQ (e.g. a benchmark of the database path only). */
   skipRabbitmq?: boolean;
+  /** Where transform spills its sorted runs (`--tmp-dir`); the OS temp folder when not given. */
+  tmpDir?: string;
   log?: (line: string) => void;
   /** Each ferry step serves live Prometheus metrics on this 127.0.0.1 port while it runs (--metrics-port). */
   metricsPort?: number;
+  /** Called as each step ends (a long benchmark reports each step as it goes). */
+  onStep?: (step: PipelineResult['steps'][number], dirs: PipelineResult['dirs']) => Promise<void> | void;
 }
 
 export type StepName = 'generate' | 'extract' | 'transform' | 'seed modules' | 'seed rabbitmq';
@@ -60,6 +64,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const step = await runFerryStep<Record<string, unknown>>(name, args, { script, onStderr: (line) => log(`   ${line}`), cwd: EXAMPLE_DIR });
     steps.push({ ...step, name });
     await writeFile(path.join(options.workDir, `${name.replace(' ', '-')}.json`), JSON.stringify(step.summary, null, 2));
+    await options.onStep?.(steps[steps.length - 1], dirs);
     return step;
   };
 
@@ -75,6 +80,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     '--max-errors', '1000000', '--json',
     // npm test type-checks the example; a second check here would cost seconds and ~300 MB.
     '--no-typecheck',
+    ...(options.tmpDir ? ['--tmp-dir', options.tmpDir] : []),
   ]);
   await run('seed modules', ['seed', 'modules', '--in', dirs.events, '--config', CONFIG, '--url', options.pgUrl, '--create-databases', '--reset', '--json']);
   if (!options.skipRabbitmq) {

@@ -2,7 +2,7 @@
 // named scale. Rows stream from generators through COPY with backpressure: nothing holds a whole
 // table in memory.
 //
-//   node --import tsx examples/dating/legacy/generate.ts [--url postgres://…] [--database NAME] [--scale tiny|small|fi] [--json]
+//   node --import tsx examples/dating/legacy/generate.ts [--url postgres://…] [--database NAME] [--scale tiny|small|quarter|fi|fiN] [--json]
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,10 +15,10 @@ import { Progress, formatSeconds, table } from '../../../lib/progress.ts';
 import { runMetrics } from '../../../lib/run-metrics.ts';
 import { StepRun } from '../../../lib/step-run.ts';
 import { describeUrl, redact } from '../../../lib/redact.ts';
-import { Population, SCALES, SCALE_SPECS, SEED, type ScaleName } from './population.ts';
+import { Population, SCALES, SCALE_HELP, SCALE_SPECS, SEED, parseScale, scaleSpec, type ScaleName } from './population.ts';
 import { Corpus, ROW_GENERATORS, TABLES, countsOf, emptyFacts, type GenContext, type LegacyFacts, type LegacyTable, type TableDef } from './tables.ts';
 
-export { SCALES, SCALE_SPECS, TABLES, type LegacyFacts, type LegacyTable, type ScaleName, type TableDef };
+export { SCALES, SCALE_HELP, SCALE_SPECS, TABLES, parseScale, scaleSpec, type LegacyFacts, type LegacyTable, type ScaleName, type TableDef };
 
 export const POSTGRES_DDL = fileURLToPath(new URL('schema.postgres.sql', import.meta.url));
 export const MSSQL_DDL = fileURLToPath(new URL('schema.mssql.sql', import.meta.url));
@@ -51,17 +51,13 @@ export interface LegacyStats {
 const populations = new Map<ScaleName, Population>();
 function population(scale: ScaleName): Population {
   let pop = populations.get(scale);
-  if (!pop) populations.set(scale, (pop = new Population(SCALE_SPECS[scale], SEED)));
+  if (!pop) populations.set(scale, (pop = new Population(scaleSpec(scale), SEED)));
   return pop;
-}
-
-export function isScale(value: string): value is ScaleName {
-  return (SCALES as readonly string[]).includes(value);
 }
 
 /** Rows per table that generating `scale` writes (cheap: builds only the members' arrays). */
 export function expectedCounts(scale: ScaleName): Record<LegacyTable, number> {
-  return countsOf(SCALE_SPECS[scale], population(scale));
+  return countsOf(scaleSpec(scale), population(scale));
 }
 
 /** The DDL split where the bulk load goes: tables first, then foreign keys and indexes. */
@@ -150,12 +146,12 @@ async function loadTable(client: pg.Client, def: TableDef, ctx: GenContext, coun
  * byte-identical tables on every run.
  */
 export async function generateLegacy(options: GenerateOptions): Promise<LegacyStats> {
-  const { scale } = options;
-  if (!isScale(scale)) throw new UserError(`unknown scale "${String(scale)}": use one of ${SCALES.join(', ')}`);
+  const scale = parseScale(String(options.scale));
+  if (!scale) throw new UserError(`unknown scale "${String(options.scale)}": use ${SCALE_HELP}`);
   const database = options.database ?? DEFAULT_DATABASE;
   const log = options.log ?? (() => undefined);
   const started = performance.now();
-  const spec = SCALE_SPECS[scale];
+  const spec = scaleSpec(scale);
   const expected = expectedCounts(scale);
   const total = Object.values(expected).reduce((a, b) => a + b, 0);
   const ctx: GenContext = { seed: SEED, spec, pop: population(scale), corpus: new Corpus(SEED), facts: emptyFacts() };
@@ -225,12 +221,12 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write(`usage: node --import tsx examples/dating/legacy/generate.ts [--url postgres://…] [--database ${DEFAULT_DATABASE}] [--scale ${SCALES.join('|')}] [--json]\n`);
+    process.stdout.write(`usage: node --import tsx examples/dating/legacy/generate.ts [--url postgres://…] [--database ${DEFAULT_DATABASE}] [--scale ${SCALES.join('|')}|fiN] [--json]\n`);
     return;
   }
   if (!values.url) throw new UserError('no PostgreSQL URL: pass --url or set FERRY_PG_URL (npx ferry services start prints it)');
-  const scale = values.scale ?? 'small';
-  if (!isScale(scale)) throw new UserError(`unknown scale "${scale}": use one of ${SCALES.join(', ')}`);
+  const scale = parseScale(values.scale ?? 'small');
+  if (!scale) throw new UserError(`unknown scale "${values.scale}": use ${SCALE_HELP}`);
   // Samples over time in the --json summary, like every ferry step's (the demo's report charts them).
   const run = await StepRun.start('generate', { quiet: true }, ['rows', 'bytes']);
   const stats = await run.finish(await generateLegacy({ url: values.url, database: values.database, scale, progress: true, log: (line) => process.stderr.write(`${line}\n`) }).finally(() => run.close()));

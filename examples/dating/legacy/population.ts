@@ -5,8 +5,14 @@
 import { DAY, HOUR, MINUTE, Rng, SITE_OPENED, SNAPSHOT, YEAR } from './random.ts';
 
 // `quarter` is a quarter of `fi`: the e2e benchmark runs both to show that time grows linearly.
-export type ScaleName = 'tiny' | 'small' | 'quarter' | 'fi';
-export const SCALES: readonly ScaleName[] = ['tiny', 'small', 'quarter', 'fi'];
+// `fiN` (also written `fi*N`) is N times `fi`: N times the members and every table, over the same
+// years, so each member's life and habits follow the same distributions (the large country is
+// about fi160 by events).
+export type NamedScale = 'tiny' | 'small' | 'quarter' | 'fi';
+export type ScaleName = NamedScale | `fi${number}`;
+export const SCALES: readonly NamedScale[] = ['tiny', 'small', 'quarter', 'fi'];
+/** Larger than this many times fi would not fit a 32-bit identity column in Messages. */
+export const MAX_FI_MULTIPLE = 1000;
 
 /** How many rows of the tables that do not follow from the members themselves. */
 export interface ScaleSpec {
@@ -18,14 +24,42 @@ export interface ScaleSpec {
   blocks: number;
   visits: number;
   abuseReports: number;
+  /** How many times fi this is (1 for fi and the smaller scales). */
+  fiMultiple: number;
 }
 
-export const SCALE_SPECS: Record<ScaleName, ScaleSpec> = {
-  tiny: { members: 300, messages: 2_000, flirts: 500, favorites: 300, blocks: 40, visits: 2_500, abuseReports: 25 },
-  small: { members: 2_000, messages: 50_000, flirts: 8_000, favorites: 5_000, blocks: 600, visits: 30_000, abuseReports: 300 },
-  quarter: { members: 10_000, messages: 300_000, flirts: 50_000, favorites: 25_000, blocks: 2_500, visits: 150_000, abuseReports: 1_000 },
-  fi: { members: 40_000, messages: 1_200_000, flirts: 200_000, favorites: 100_000, blocks: 10_000, visits: 600_000, abuseReports: 4_000 },
+export const SCALE_SPECS: Record<NamedScale, ScaleSpec> = {
+  tiny: { members: 300, messages: 2_000, flirts: 500, favorites: 300, blocks: 40, visits: 2_500, abuseReports: 25, fiMultiple: 1 },
+  small: { members: 2_000, messages: 50_000, flirts: 8_000, favorites: 5_000, blocks: 600, visits: 30_000, abuseReports: 300, fiMultiple: 1 },
+  quarter: { members: 10_000, messages: 300_000, flirts: 50_000, favorites: 25_000, blocks: 2_500, visits: 150_000, abuseReports: 1_000, fiMultiple: 1 },
+  fi: { members: 40_000, messages: 1_200_000, flirts: 200_000, favorites: 100_000, blocks: 10_000, visits: 600_000, abuseReports: 4_000, fiMultiple: 1 },
 };
+
+/**
+ * The canonical name of a scale written as a user may write it (`fi10` and `fi*10` are the same
+ * scale, named `fi10`; `fi1` is `fi`), or undefined when it is not a scale.
+ */
+export function parseScale(value: string): ScaleName | undefined {
+  if ((SCALES as readonly string[]).includes(value)) return value as NamedScale;
+  const m = /^fi\*?([1-9][0-9]*)$/.exec(value);
+  if (!m || Number(m[1]) > MAX_FI_MULTIPLE) return undefined;
+  return m[1] === '1' ? 'fi' : `fi${Number(m[1])}`;
+}
+
+/** Rows per table of a scale (canonical name, see parseScale). */
+export function scaleSpec(scale: ScaleName): ScaleSpec {
+  if (scale in SCALE_SPECS) return SCALE_SPECS[scale as NamedScale];
+  const n = Number(scale.slice(2));
+  if (!Number.isInteger(n) || n < 1 || n > MAX_FI_MULTIPLE) throw new Error(`not a scale: ${scale}`);
+  const fi = SCALE_SPECS.fi;
+  return {
+    members: fi.members * n, messages: fi.messages * n, flirts: fi.flirts * n, favorites: fi.favorites * n,
+    blocks: fi.blocks * n, visits: fi.visits * n, abuseReports: fi.abuseReports * n, fiMultiple: n,
+  };
+}
+
+/** What --scale accepts, for help and error texts. */
+export const SCALE_HELP = `${SCALES.join(', ')} or fiN / fi*N (N times fi, e.g. fi10)`;
 
 export const SEED = 'ferry-dating-v1';
 

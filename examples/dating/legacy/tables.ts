@@ -251,8 +251,9 @@ function* photos(ctx: GenContext): Generator<string> {
 function* messages(ctx: GenContext): Generator<string> {
   const { pop, corpus, spec } = ctx;
   const rng = new Rng(`${ctx.seed}:Messages`);
-  // Recent conversations, so that many messages are replies within a thread.
-  const RING = 512;
+  // Recent conversations, so that many messages are replies within a thread. N times fi has N
+  // times the messages in the same years: N times the ring keeps a reply as far back in time.
+  const RING = 512 * spec.fiMultiple;
   const ringFrom = new Int32Array(RING), ringTo = new Int32Array(RING);
   let ringSize = 0, ringNext = 0;
   const n = spec.messages;
