@@ -14,9 +14,9 @@ import { DumpReader, readEnvelope } from '../dumps/index.ts';
 import { toAmqpMessage } from '../seed/rabbitmq-engine.ts';
 import type { AmqpMessage } from '../seed/rabbitmq-sink.ts';
 import { unframe } from '../dumps/framing.ts';
-import { CONFIG, databaseUrl, runPipeline, type PipelineResult } from '../examples/dating/demo/pipeline.ts';
-import { stepCounts } from '../examples/dating/demo/summaries.ts';
-import { SCALE_HELP, parseScale, type ScaleName } from '../examples/dating/legacy/generate.ts';
+import { CONFIG, databaseUrl, runPipeline, type PipelineResult } from '../demo/pipeline.ts';
+import { stepCounts } from '../demo/summaries.ts';
+import { SCALE_HELP, parseScale, type ScaleName } from '../demo/legacy/generate.ts';
 import { acquireServices } from '../services/services.ts';
 import { reportFigure } from './report.ts';
 

@@ -18,9 +18,9 @@ import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { DumpReader, listDumps, verifyDump } from '../dumps/index.ts';
-import { CONFIG, EXAMPLE_DIR } from '../examples/dating/demo/pipeline.ts';
-import { generateLegacy } from '../examples/dating/legacy/generate.ts';
-import type { ScaleName } from '../examples/dating/legacy/population.ts';
+import { CONFIG, EXAMPLE_DIR } from '../demo/pipeline.ts';
+import { generateLegacy } from '../demo/legacy/generate.ts';
+import type { ScaleName } from '../demo/legacy/population.ts';
 import { restartPostgres, startPostgres, stopPostgres, type PostgresServer } from '../services/postgres-server.ts';
 import { restartRabbitmq, startRabbitmq, stopRabbitmq, type RabbitmqServer } from '../services/rabbitmq-server.ts';
 

@@ -10,10 +10,10 @@ import { INTERRUPTED_EXIT_CODE } from '../lib/interrupt.ts';
 import { describeStep, overviewRow } from '../lib/report-model.ts';
 import { metricsPortOption } from '../lib/step-run.ts';
 import { acquireServices } from '../services/services.ts';
-import { runPipeline, CONFIG } from '../examples/dating/demo/pipeline.ts';
-import { eventsByType } from '../examples/dating/demo/summaries.ts';
-import { verifyPipeline } from '../examples/dating/demo/verify.ts';
-import { SCALE_HELP, parseScale } from '../examples/dating/legacy/generate.ts';
+import { runPipeline, CONFIG } from '../demo/pipeline.ts';
+import { eventsByType } from '../demo/summaries.ts';
+import { verifyPipeline } from '../demo/verify.ts';
+import { SCALE_HELP, parseScale } from '../demo/legacy/generate.ts';
 
 export function registerDemo(program: Command): void {
   program

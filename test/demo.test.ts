@@ -3,7 +3,7 @@
 import amqp from 'amqplib';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { databaseUrl } from '../examples/dating/demo/pipeline.ts';
+import { databaseUrl } from '../demo/pipeline.ts';
 import { runFerry, tempDir } from './helpers.ts';
 
 describe('ferry demo --scale tiny', () => {

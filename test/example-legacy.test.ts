@@ -3,10 +3,10 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MSSQL_DDL, POSTGRES_DDL, TABLES, expectedCounts, generateLegacy, parseScale, scaleSpec, type LegacyStats, type LegacyTable } from '../examples/dating/legacy/generate.ts';
-import { Population, SEED } from '../examples/dating/legacy/population.ts';
+import { MSSQL_DDL, POSTGRES_DDL, TABLES, expectedCounts, generateLegacy, parseScale, scaleSpec, type LegacyStats, type LegacyTable } from '../demo/legacy/generate.ts';
+import { Population, SEED } from '../demo/legacy/population.ts';
 import { runFerry } from './helpers.ts';
-import { Rng, helsinkiDatetime, roundToDatetime } from '../examples/dating/legacy/random.ts';
+import { Rng, helsinkiDatetime, roundToDatetime } from '../demo/legacy/random.ts';
 
 const serverUrl = () => process.env.FERRY_PG_URL!;
 const stamp = `${process.pid}_${Date.now().toString(36)}`;

@@ -2,7 +2,7 @@
 // named scale. Rows stream from generators through COPY with backpressure: nothing holds a whole
 // table in memory.
 //
-//   node --import tsx examples/dating/legacy/generate.ts [--url postgres://…] [--database NAME] [--scale tiny|small|quarter|fi|fiN] [--json]
+//   node --import tsx demo/legacy/generate.ts [--url postgres://…] [--database NAME] [--scale tiny|small|quarter|fi|fiN] [--json]
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,11 +10,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { UserError } from '../../../lib/errors.ts';
-import { Progress, formatSeconds, table } from '../../../lib/progress.ts';
-import { runMetrics } from '../../../lib/run-metrics.ts';
-import { StepRun } from '../../../lib/step-run.ts';
-import { describeUrl, redact } from '../../../lib/redact.ts';
+import { UserError } from '../../lib/errors.ts';
+import { Progress, formatSeconds, table } from '../../lib/progress.ts';
+import { runMetrics } from '../../lib/run-metrics.ts';
+import { StepRun } from '../../lib/step-run.ts';
+import { describeUrl, redact } from '../../lib/redact.ts';
 import { Population, SCALES, SCALE_HELP, SCALE_SPECS, SEED, parseScale, scaleSpec, type ScaleName } from './population.ts';
 import { Corpus, ROW_GENERATORS, TABLES, countsOf, emptyFacts, type GenContext, type LegacyFacts, type LegacyTable, type TableDef } from './tables.ts';
 
@@ -221,7 +221,7 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write(`usage: node --import tsx examples/dating/legacy/generate.ts [--url postgres://…] [--database ${DEFAULT_DATABASE}] [--scale ${SCALES.join('|')}|fiN] [--json]\n`);
+    process.stdout.write(`usage: node --import tsx demo/legacy/generate.ts [--url postgres://…] [--database ${DEFAULT_DATABASE}] [--scale ${SCALES.join('|')}|fiN] [--json]\n`);
     return;
   }
   if (!values.url) throw new UserError('no PostgreSQL URL: pass --url or set FERRY_PG_URL (npx ferry services start prints it)');

@@ -5,12 +5,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { runFerryStep, type ChildRun } from '../../../lib/child-run.ts';
-import type { ScaleName } from '../legacy/generate.ts';
+import { runFerryStep, type ChildRun } from '../lib/child-run.ts';
+import type { ScaleName } from './legacy/generate.ts';
 
-export const EXAMPLE_DIR = fileURLToPath(new URL('..', import.meta.url));
+export const EXAMPLE_DIR = fileURLToPath(new URL('../examples/dating/', import.meta.url));
 export const CONFIG = path.join(EXAMPLE_DIR, 'ferry.config.ts');
-const GENERATOR = path.join(EXAMPLE_DIR, 'legacy', 'generate.ts');
+const GENERATOR = fileURLToPath(new URL('./legacy/generate.ts', import.meta.url));
 export const LEGACY_DATABASE = 'dating_legacy';
 export const EXCHANGE = 'dating.events';
 

@@ -1,5 +1,5 @@
 // Reading the steps' --json summaries for the demo's tables, the report and the e2e benchmark.
-import type { ChildRun } from '../../../lib/child-run.ts';
+import type { ChildRun } from '../lib/child-run.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Summary = Record<string, any>;
