@@ -23,6 +23,7 @@ import { generateLegacy } from '../demo/legacy/generate.ts';
 import type { ScaleName } from '../demo/legacy/population.ts';
 import { restartPostgres, startPostgres, stopPostgres, type PostgresServer } from '../services/postgres-server.ts';
 import { restartRabbitmq, startRabbitmq, stopRabbitmq, type RabbitmqServer } from '../services/rabbitmq-server.ts';
+import { Rng } from '../demo/legacy/random.ts';
 
 const FERRY = path.join(EXAMPLE_DIR, '..', '..', 'bin', 'ferry.js');
 const WINDOW = 500;
@@ -68,16 +69,10 @@ async function mustSucceed(what: string, run: Promise<Exit>): Promise<Exit> {
   return r;
 }
 
-/** A seeded random number generator (mulberry32), so a run can be repeated. */
+/** Seeded randomness (the demo's generator's PRNG), so a run can be repeated. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(`faults-${seed}`);
+  return () => rng.next();
 }
 
 /**

@@ -15,19 +15,14 @@ import { forgetSecrets, maskConnectionString, redact, rememberProcessSecrets, re
 import { writeSampleEventDump } from './fixtures/event-dumps.ts';
 import { writeModulesConfig } from './fixtures/modules-feed.ts';
 import { runFerry, tempDir } from './helpers.ts';
+import { Rng } from '../demo/legacy/random.ts';
 
 const SEED = Number(process.env.FERRY_TEST_SEED ?? 20261203);
 
-/** mulberry32: small, fast, good enough to pick test cases reproducibly. */
+/** Seeded randomness (the demo's generator's PRNG), so a run can be repeated. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(`redact-${seed}`);
+  return () => rng.next();
 }
 
 const SPECIAL = ` !"#$%&'()*+,-./:;<=>?@[\\]^_\`{|}~`;
