@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../lib/errors.ts';
-import { recordedServices, runningServices, saveServices, servicesEnv, startServices, stopServices, STATE_FILE } from '../services/services.ts';
+import { recordedServices, runningServices, saveServices, servicesEnv, startServices, stopServices, STATE_FILE, type Services } from '../services/services.ts';
 import { isAlive } from '../services/system.ts';
 
 export function registerServices(program: Command): void {
@@ -44,8 +44,7 @@ export function registerServices(program: Command): void {
     .command('env')
     .description('print the URLs as shell exports: eval "$(npx ferry services env)"')
     .action(async () => {
-      const running = await runningServices();
-      if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+      const running = await requireRunning();
       printEnv(servicesEnv(running));
     });
 
@@ -55,8 +54,7 @@ export function registerServices(program: Command): void {
     .argument('[args...]', 'rabbitmqctl arguments')
     .allowUnknownOption()
     .action(async (args: string[]) => {
-      const running = await runningServices();
-      if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+      const running = await requireRunning();
       const { rabbitmqctl } = await import('../services/rabbitmq-server.ts');
       process.stdout.write(await rabbitmqctl(running.rabbitmq, args.length ? args : ['list_queues', 'name', 'messages', 'consumers']));
     });
@@ -67,13 +65,19 @@ export function registerServices(program: Command): void {
     .argument('[args...]', 'psql arguments')
     .allowUnknownOption()
     .action(async (args: string[]) => {
-      const running = await runningServices();
-      if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+      const running = await requireRunning();
       const { spawnSync } = await import('node:child_process');
       const r = spawnSync('psql', [servicesEnv(running).FERRY_PG_URL, ...args], { stdio: 'inherit' });
       if (r.error) throw new UserError(`psql did not start (${(r.error as NodeJS.ErrnoException).code}): install postgresql-client`);
       process.exitCode = r.status ?? 1;
     });
+}
+
+/** The servers `services start` left running, or a one-line error that says how to start them. */
+async function requireRunning(): Promise<Services> {
+  const running = await runningServices();
+  if (!running) throw new UserError('no ferry services are running: start them with "npx ferry services start"');
+  return running;
 }
 
 function printEnv(env: Record<string, string>): void {
