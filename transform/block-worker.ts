@@ -2,7 +2,8 @@
 // sent), then turns each block it is given into encoded events.
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpError } from '../dumps/index.ts';
-import { loadLookups, loadTransforms } from './inputs.ts';
+import { loadTransforms } from './inputs.ts';
+import { ReferenceTable } from './reference-table.ts';
 import { TransformRuntime, type BlockTask } from './runtime.ts';
 import { serializeError, type WorkerInit } from './worker-pool.ts';
 
@@ -14,7 +15,7 @@ try {
   const runtime = new TransformRuntime({
     transforms,
     eventProtos: init.eventProtos,
-    lookups: await loadLookups(init.lookups),
+    lookups: new Map(init.lookups.map((data) => [data.table, new ReferenceTable(data)])),
     sortFields: init.sortFields,
     maxRejectsPerBlock: init.maxRejectsPerBlock,
   });

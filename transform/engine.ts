@@ -18,10 +18,11 @@ import { Progress, formatCount } from '../lib/progress.ts';
 import { runMetrics } from '../lib/run-metrics.ts';
 import { ExternalSorter, type SortStats } from './external-sort.ts';
 import {
-  checkTransforms, closeAll, keyFieldsOf, loadLookups, loadTransforms, lookupSources, openTableDumps, parseSample, planBlocks,
+  checkTransforms, closeAll, keyFieldsOf, loadTransforms, lookupSources, openTableDumps, parseSample, planBlocks,
   type PlannedBlock, type Sample,
 } from './inputs.ts';
 import { TransformRuntime, TransformRowError, type BlockResult, type BlockTask, type InputSpec, type Reject } from './runtime.ts';
+import { ReferenceTable, buildReferenceTable, type ReferenceTableData } from './reference-table.ts';
 import { typecheckConfig } from './typecheck.ts';
 import { WorkerPool, defaultWorkerHeapMb, orderedResults } from './worker-pool.ts';
 import { defaultWorkers } from './defaults.ts';
@@ -227,18 +228,19 @@ async function transformJob(options: TransformJobOptions): Promise<TransformSumm
     }
     const totalRows = plan.reduce((s, b) => s + (b.limitRows ?? b.records), 0);
 
-    // The main thread needs the reference tables only when it transforms blocks itself (--workers 0).
+    // Reference tables are read once, into memory the workers share.
+    const referenceTables: ReferenceTableData[] = [];
+    for (const source of lookups) referenceTables.push(await buildReferenceTable(source));
+    // The main thread looks rows up only when it transforms blocks itself (--workers 0).
     runtime = new TransformRuntime({
-      transforms, eventProtos, lookups: workers > 0 ? undefined : await loadLookups(lookups), sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
+      transforms, eventProtos, lookups: workers > 0 ? undefined : new Map(referenceTables.map((data) => [data.table, new ReferenceTable(data)])), sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
     });
     for (const spec of specs) runtime.addInput(spec);
     if (workers > 0) {
-      const blockBytes = (readers: DumpReader[]) => readers.flatMap((r) => r.blocks.map((b) => b.uncompressedBytes));
-      const lookupBytes = [...lookupTables].flatMap((t) => blockBytes(tables.get(t)!.readers)).reduce((a, b) => a + b, 0);
       const largestBlock = plan.reduce((max, p) => Math.max(max, p.reader.blocks[p.block].uncompressedBytes), 0);
       pool = await WorkerPool.start(workers, {
-        configFile: path.resolve(options.configFile), eventProtos, inputs: specs, lookups, sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
-      }, options.workerHeapMb ?? defaultWorkerHeapMb(lookupBytes, largestBlock));
+        configFile: path.resolve(options.configFile), eventProtos, inputs: specs, lookups: referenceTables, sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
+      }, options.workerHeapMb ?? defaultWorkerHeapMb(largestBlock));
     }
     const mainRuntime = runtime;
     const run = pool ? (t: BlockTask) => pool!.run(t) : async (t: BlockTask) => mainRuntime.processBlock(t);

@@ -8,8 +8,7 @@ import { UserError } from '../lib/errors.ts';
 import type { TransformDefinition } from '../api/transform.ts';
 import { fsReason } from '../lib/output-dir.ts';
 import { lookupColumns } from './lookup-columns.ts';
-import { lookupKey } from './runtime.ts';
-import { rowConverter, usedColumns, type Row } from './rows.ts';
+import { usedColumns } from './rows.ts';
 
 export interface LoadedTransforms {
   loaded: LoadedConfig;
@@ -139,44 +138,6 @@ export interface LookupSource {
 
 export function lookupSources(names: Iterable<string>, tables: Map<string, TableDumps>, transforms: readonly TransformDefinition[]): LookupSource[] {
   return [...names].map((table) => ({ table, files: tables.get(table)!.readers.map((r) => r.file), columns: lookupColumns(transforms, table) }));
-}
-
-/** What a tested-only reference table holds per key. */
-const PRESENT: Row = Object.freeze({});
-
-/**
- * Loads reference tables into memory, keyed by their primary key (see lookupKey). Each worker
- * loads its own copy from the dumps: a copy sent from the main thread would cost a structured
- * clone per worker, and the main thread would keep one, each of its full collections (frequent:
- * compressed blocks are external memory) then walking every row of it.
- */
-export async function loadLookups(sources: readonly LookupSource[]): Promise<Map<string, Map<string, Row>>> {
-  const out = new Map<string, Map<string, Row>>();
-  for (const { table, files, columns } of sources) {
-    const rows = new Map<string, Row>();
-    for (const file of files) {
-      const reader = await DumpReader.open(file);
-      try {
-        const keyFields = keyFieldsOf(reader.header);
-        const convert = rowConverter(reader.recordType);
-        for await (const message of reader.records()) {
-          const row = convert(message);
-          rows.set(lookupKey(keyFields.map((f) => row[f])), columns ? keptColumns(row, columns) : row);
-        }
-      } finally {
-        await reader.close();
-      }
-    }
-    out.set(table, rows);
-  }
-  return out;
-}
-
-function keptColumns(row: Row, columns: readonly string[]): Row {
-  if (columns.length === 0) return PRESENT;
-  const kept: Row = {};
-  for (const c of columns) kept[c] = row[c];
-  return kept;
 }
 
 export interface PlannedBlock {

@@ -11,6 +11,7 @@ import { EnvelopeWriter, stringField, type EnvelopeHead } from './event-writer.t
 import { payloadEncoder, type PayloadEncoder } from './payload-encoder.ts';
 import { PreciseTimestamp } from '../lib/precise-timestamp.ts';
 import { describeRow, keyJson, longToBigint, rowConverter, type Row, type RowConverter } from './rows.ts';
+import type { ReferenceRows } from './reference-table.ts';
 
 /** One input dump as workers know it. */
 export interface InputSpec {
@@ -71,8 +72,8 @@ export interface RuntimeOptions {
   transforms: readonly TransformDefinition[];
   /** .proto sources of the event payloads. */
   eventProtos: string[];
-  /** Reference tables: table → (key text → row). */
-  lookups?: Map<string, Map<string, Row>>;
+  /** Reference tables: table → rows by key text (lookupKey). */
+  lookups?: Map<string, ReferenceRows>;
   /** Keep the ordering fields of each event (for --order occurred_at). */
   sortFields?: boolean;
   /** A block stops after this many rejected rows (the run fails past --max-errors anyway). */

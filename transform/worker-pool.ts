@@ -4,14 +4,14 @@ import { Worker } from 'node:worker_threads';
 import { DumpError, type DumpLocation } from '../dumps/index.ts';
 import { UserError } from '../lib/errors.ts';
 import type { BlockResult, BlockTask, InputSpec } from './runtime.ts';
-import type { LookupSource } from './inputs.ts';
+import type { ReferenceTableData } from './reference-table.ts';
 
 export interface WorkerInit {
   configFile: string;
   eventProtos: string[];
   inputs: InputSpec[];
-  /** Reference tables, which each worker loads from the dumps itself. */
-  lookups: LookupSource[];
+  /** Reference tables, in memory shared by every worker (see reference-table.ts). */
+  lookups: ReferenceTableData[];
   sortFields: boolean;
   maxRejectsPerBlock: number;
 }
@@ -50,14 +50,14 @@ const WORKER_YOUNG_GENERATION_MB = 8;
 
 /**
  * Old generation of each worker's heap, unless --worker-heap-mb says: 64 MB for the code, the
- * schemas and the garbage of a few blocks, room for the reference tables (their rows as objects
- * take about 6 times their encoded bytes) and for the rows of the largest block (strings take up
- * to twice their UTF-8 bytes). V8's own limit (a quarter of the machine's memory) let each worker
- * keep garbage: at the example's fi scale (a 114 MB limit) transform's peak RSS went from 528 to
- * ~475 MB, in the same CPU time.
+ * schemas and the garbage of a few blocks, 16 MB for the id caches (at most 100k ids a kind, see
+ * ids.ts), and room for the rows of the largest block (strings take up to twice their UTF-8
+ * bytes). Reference tables are shared memory outside the heap (reference-table.ts). V8's own
+ * limit (a quarter of the machine's memory) let each worker keep garbage: at the example's fi
+ * scale a 114 MB limit took the transform's peak RSS from 528 to ~475 MB, in the same CPU time.
  */
-export function defaultWorkerHeapMb(lookupBytes: number, largestBlockBytes: number): number {
-  return Math.ceil(64 + (8 * lookupBytes + 4 * largestBlockBytes) / 1e6);
+export function defaultWorkerHeapMb(largestBlockBytes: number): number {
+  return Math.ceil(80 + (4 * largestBlockBytes) / 1e6);
 }
 
 interface Job {
@@ -81,7 +81,7 @@ export class WorkerPool {
   /** A worker's crash as the user should read it. */
   private explain(err: Error): Error {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_OUT_OF_MEMORY') return err;
-    return new UserError(`a transform worker ran out of its ${this.heapMb} MB heap (reference tables and the rows of a block live there): give more with --worker-heap-mb`);
+    return new UserError(`a transform worker ran out of its ${this.heapMb} MB heap (the rows of a block and the id caches live there): give more with --worker-heap-mb`);
   }
 
   static async start(count: number, init: WorkerInit, heapMb: number): Promise<WorkerPool> {
