@@ -34,7 +34,11 @@ export async function runFerryStep<T = unknown>(
   const argv = options.script ? ['--import', 'tsx', options.script, ...args] : [FERRY, ...args];
   const child = spawn(process.execPath, argv, {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    // glibc gives each thread that allocates its own malloc arena and keeps freed memory in it:
+    // transform's worker threads and zlib's thread pool held ~50 MB of it at fi10 (peak RSS 478 ->
+    // 427 MB on the example's dbo.ProfileVisits, 299 -> 207 MB in the merge, same time). A setting
+    // of the environment, so the steps the demo and the benches run get it (README: Transform).
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
