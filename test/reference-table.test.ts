@@ -107,6 +107,12 @@ describe('reference tables in shared memory', () => {
     expect(original[0]).toBe(before ^ 0xff);
   });
 
+  it('misses every key of a table without dump files', async () => {
+    const empty = new ReferenceTable(await buildReferenceTable({ table: 'dbo.Nothing', files: [] }));
+    expect(empty.get('1')).toBeUndefined();
+    expect(empty.get('')).toBeUndefined();
+  });
+
   it('refuses part files of one table with different schemas', async () => {
     const a = path.join(dir, 'schema-a.pb.gz');
     const b = path.join(dir, 'schema-b.pb.gz');

@@ -42,8 +42,8 @@ export class ReferenceTable implements ReferenceRows {
   private readonly offsets: Float64Array;
   private readonly hashes: Int32Array;
   private readonly slots: Int32Array;
-  private readonly type: protobuf.Type;
-  private readonly convert: RowConverter;
+  private readonly type?: protobuf.Type;
+  private readonly convert?: RowConverter;
   private readonly columns?: readonly string[];
 
   constructor(data: ReferenceTableData) {
@@ -51,8 +51,11 @@ export class ReferenceTable implements ReferenceRows {
     this.offsets = new Float64Array(data.offsets);
     this.hashes = new Int32Array(data.hashes);
     this.slots = new Int32Array(data.slots);
-    this.type = trustDumpStrings(fromDescriptorSet(data.descriptorSet)).lookupType(data.recordType);
-    this.convert = rowConverter(this.type);
+    // A table without rows (no dump files) has no schema either: every lookup misses.
+    if (data.rows > 0) {
+      this.type = trustDumpStrings(fromDescriptorSet(data.descriptorSet)).lookupType(data.recordType);
+      this.convert = rowConverter(this.type);
+    }
     this.columns = data.columns;
   }
 
@@ -62,7 +65,7 @@ export class ReferenceTable implements ReferenceRows {
     if (this.columns?.length === 0) return PRESENT;
     // A private copy: a bytes column decodes as a view of its buffer, which must not be the shared one.
     const record = this.bytes.slice(this.offsets[2 * row + 1], this.offsets[2 * row + 2]);
-    const full = this.convert(this.type.decode(record));
+    const full = this.convert!(this.type!.decode(record));
     if (!this.columns) return full;
     const kept: Row = {};
     for (const c of this.columns) kept[c] = full[c];
