@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DumpError } from '../dumps/index.ts';
 import { loadTransforms } from './inputs.ts';
-import { ReferenceTable } from './reference-table.ts';
+import { referenceRowsOf } from './reference-table.ts';
 import { TransformRuntime, type BlockTask } from './runtime.ts';
 import { serializeError, type WorkerInit } from './worker-pool.ts';
 
@@ -15,7 +15,7 @@ try {
   const runtime = new TransformRuntime({
     transforms,
     eventProtos: init.eventProtos,
-    lookups: new Map(init.lookups.map((data) => [data.table, new ReferenceTable(data)])),
+    lookups: referenceRowsOf(init.lookups),
     sortFields: init.sortFields,
     maxRejectsPerBlock: init.maxRejectsPerBlock,
   });

@@ -22,7 +22,7 @@ import {
   type PlannedBlock, type Sample,
 } from './inputs.ts';
 import { TransformRuntime, TransformRowError, type BlockResult, type BlockTask, type InputSpec, type Reject } from './runtime.ts';
-import { ReferenceTable, buildReferenceTable, type ReferenceTableData } from './reference-table.ts';
+import { buildReferenceTable, referenceRowsOf, type ReferenceTableData } from './reference-table.ts';
 import { typecheckConfig } from './typecheck.ts';
 import { WorkerPool, defaultWorkerHeapMb, orderedResults } from './worker-pool.ts';
 import { defaultWorkers } from './defaults.ts';
@@ -233,7 +233,7 @@ async function transformJob(options: TransformJobOptions): Promise<TransformSumm
     for (const source of lookups) referenceTables.push(await buildReferenceTable(source));
     // The main thread looks rows up only when it transforms blocks itself (--workers 0).
     runtime = new TransformRuntime({
-      transforms, eventProtos, lookups: workers > 0 ? undefined : new Map(referenceTables.map((data) => [data.table, new ReferenceTable(data)])), sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
+      transforms, eventProtos, lookups: workers > 0 ? undefined : referenceRowsOf(referenceTables), sortFields: order === 'occurred_at', maxRejectsPerBlock: maxErrors,
     });
     for (const spec of specs) runtime.addInput(spec);
     if (workers > 0) {

@@ -73,6 +73,11 @@ export class ReferenceTable implements ReferenceRows {
   }
 }
 
+/** The runtime's lookups: each table's rows by table name, over the shared buffers. */
+export function referenceRowsOf(tables: readonly ReferenceTableData[]): Map<string, ReferenceRows> {
+  return new Map(tables.map((data) => [data.table, new ReferenceTable(data)]));
+}
+
 /** Reads a reference table's dumps into shared memory (see the top of this file). */
 export async function buildReferenceTable(source: LookupSource): Promise<ReferenceTableData> {
   const { table, files, columns } = source;
