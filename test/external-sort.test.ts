@@ -84,7 +84,7 @@ async function sortedBodies(sorter: ExternalSorter): Promise<string[]> {
 }
 
 describe('ExternalSorter spilled runs', () => {
-  it('spills runs deflated in frames (an event larger than a frame included) and merges them in order, in one pass or several', async () => {
+  it('spills runs compressed in frames (an event larger than a frame included) and merges them in order, in one pass or several', async () => {
     const input = eventBlocks(40, 500);
     const expected = input.flatMap((b) => b.keys).map((k, i) => ({ k, i }))
       .sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.i - b.i).map((x) => x.k[2]);
@@ -93,7 +93,7 @@ describe('ExternalSorter spilled runs', () => {
       const sorter = new ExternalSorter({ budgetBytes: 256 * 1024, tmpDir: dir, fanIn });
       for (const { result } of input) await sorter.add(result, 0);
       expect(sorter.stats.runs).toBeGreaterThan(10);
-      // Level 1 on repetitive chat text: well under half the raw bytes.
+      // Brotli quality 0 on repetitive chat text: well under half the raw bytes.
       expect(sorter.stats.spilledBytes).toBeLessThan(0.5 * sorter.stats.spilledRawBytes);
       expect(await sortedBodies(sorter)).toEqual(expected);
       if (fanIn === 2) expect(sorter.stats.mergePasses).toBeGreaterThan(1);
