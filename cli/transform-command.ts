@@ -48,7 +48,7 @@ export function registerTransform(program: Command): void {
     .option('--workers <n>', `worker threads running transforms (0: in the main thread)`, (v) => count(v, '--workers'), defaultWorkers())
     .option('--max-errors <n>', 'rejected rows to tolerate (written to rejects.pb.gz); default 0 stops at the first', (v) => count(v, '--max-errors'), 0)
     .option('--memory-mb <n>', 'memory budget of --order occurred_at before spilling sorted runs to disk', (v) => count(v, '--memory-mb', 1), 64)
-    .option('--worker-heap-mb <n>', 'heap limit of each worker thread, in MB (default: 64 plus room for the reference tables and the largest block)', (v) => count(v, '--worker-heap-mb', 16))
+    .option('--worker-heap-mb <n>', 'heap limit of each worker thread, in MB (default: 80 plus 4× the largest block; reference tables are shared, outside it)', (v) => count(v, '--worker-heap-mb', 16))
     .option('--tmp-dir <dir>', 'where --order occurred_at spills sorted runs (default: the OS temp folder)')
     .option('--shard <i/n>', 'transform only shard i of n of the blocks (run n copies into the same --out; outputs are named per shard)')
     .addOption(new Option('--digests', 'per event type, a digest and the first event in the summary (used by --watch)').hideHelp())
